@@ -1,0 +1,158 @@
+/**
+ * Typed errors of fieldcrypt. Exported from `fieldcrypt/errors` (and `fieldcrypt`).
+ *
+ * Every error has a stable `code` (`ERR_*`). Messages echo identifiers (key ids,
+ * `table.column`, algorithm ids, byte lengths, expected formats) and never secrets:
+ * no key bytes, no plaintext, no ciphertext payload, no associated-data values and
+ * no raw bad input (its type is described instead).
+ *
+ * @module
+ */
+
+const BRAND: unique symbol = Symbol.for("fieldcrypt.error");
+
+/** Every code a fieldcrypt error can carry. Stable across releases: match on these. */
+export type ErrorCode =
+  | "ERR_DECRYPTION_FAILED"
+  | "ERR_INVALID_CELL"
+  | "ERR_KEY_NOT_FOUND"
+  | "ERR_NO_PRIMARY_KEY"
+  | "ERR_INVALID_KEY"
+  | "ERR_INVALID_KEYRING"
+  | "ERR_KEY_FILE_PERMISSIONS"
+  | "ERR_INVALID_CONTEXT"
+  | "ERR_UNSUPPORTED_VALUE"
+  | "ERR_VALUE_TOO_LARGE"
+  | "ERR_UNSUPPORTED_ALGORITHM";
+
+/**
+ * Base class of every fieldcrypt error.
+ *
+ * Use {@link isFieldcryptError} rather than `instanceof` when two copies of the package may be
+ * installed: the brand check works across copies.
+ *
+ * @example
+ * ```ts
+ * import { isFieldcryptError } from "fieldcrypt/errors";
+ * try { decrypt(keyring, cell, ctx) } catch (e) { if (isFieldcryptError(e)) log(e.code) }
+ * ```
+ */
+export class FieldcryptError extends Error {
+  /** The stable error code. */
+  readonly code: ErrorCode;
+  readonly [BRAND] = true;
+
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/**
+ * True when `value` is an error thrown by any installed copy of fieldcrypt.
+ * With `code`, also checks the error's code. Exported from `fieldcrypt/errors`.
+ *
+ * @example
+ * ```ts
+ * if (isFieldcryptError(e, "ERR_KEY_NOT_FOUND")) await loadMoreKeys()
+ * ```
+ */
+export function isFieldcryptError(value: unknown, code?: ErrorCode): value is FieldcryptError {
+  if (typeof value !== "object" || value === null) return false;
+  if ((value as { [BRAND]?: unknown })[BRAND] !== true) return false;
+  return code === undefined || (value as FieldcryptError).code === code;
+}
+
+/**
+ * The one opaque decryption failure: wrong key, wrong context (scope, table, column, row key),
+ * tampering and truncation of the sealed part all raise this same error with the same message and
+ * no `cause`, so that a caller (or an attacker watching it) learns nothing about which it was.
+ */
+export class DecryptionFailed extends FieldcryptError {
+  constructor() {
+    super("ERR_DECRYPTION_FAILED", "decryption failed");
+  }
+}
+
+/**
+ * The value is not a well-formed fieldcrypt cell (bad prefix, unknown version or algorithm,
+ * truncated header, bad base64url). The message says what was expected; it never quotes the input.
+ */
+export class InvalidCell extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_INVALID_CELL", message);
+  }
+}
+
+/** A cell names a key id that the keyring does not hold. The key id is safe to print. */
+export class KeyNotFound extends FieldcryptError {
+  readonly keyId: string;
+  constructor(keyId: string) {
+    super("ERR_KEY_NOT_FOUND", `key ${JSON.stringify(keyId)} is not in the keyring`);
+    this.keyId = keyId;
+  }
+}
+
+/** The keyring has no primary key for the scope being encrypted. */
+export class NoPrimaryKey extends FieldcryptError {
+  readonly scope: string | undefined;
+  constructor(scope: string | undefined) {
+    super(
+      "ERR_NO_PRIMARY_KEY",
+      scope === undefined
+        ? "keyring has no primary key"
+        : `keyring has no primary key for scope ${JSON.stringify(scope)}`,
+    );
+    this.scope = scope;
+  }
+}
+
+/** A key string or key bytes are malformed (wrong prefix, length or encoding). */
+export class InvalidKey extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_INVALID_KEY", message);
+  }
+}
+
+/** A keyring definition is malformed (duplicate ids, unknown primary, bad syntax). */
+export class InvalidKeyring extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_INVALID_KEYRING", message);
+  }
+}
+
+/** A key file is readable by users other than its owner. */
+export class KeyFilePermissions extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_KEY_FILE_PERMISSIONS", message);
+  }
+}
+
+/** The encryption context ({ scope, table, column, rowKey }) is malformed. */
+export class InvalidContext extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_INVALID_CONTEXT", message);
+  }
+}
+
+/** A value of a type that cannot round-trip through a cell (its type is named, never its content). */
+export class UnsupportedValue extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_UNSUPPORTED_VALUE", message);
+  }
+}
+
+/** A plaintext or cell exceeds the size limits of the cell format. */
+export class ValueTooLarge extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_VALUE_TOO_LARGE", message);
+  }
+}
+
+/** An algorithm name that this version of fieldcrypt does not implement. */
+export class UnsupportedAlgorithm extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_UNSUPPORTED_ALGORITHM", message);
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * Keys and keyrings: `fieldcrypt/keyring`.
+ * @module
+ */
+export { Key } from "./key.js";
+export { generateKeyString, KEY_STRING_PREFIX } from "./key-string.js";
+export { createKeyring, type KeyInfo, Keyring, type KeyringEntry } from "./keyring.js";
+export { type KeyringEnv, loadKeyringFile, loadKeyringFromEnv } from "./load.js";

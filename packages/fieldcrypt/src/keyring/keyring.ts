@@ -1,0 +1,162 @@
+import { inspect } from "node:util";
+import { InvalidKeyring, NoPrimaryKey } from "../errors/index.js";
+import { contextBytes } from "../internal/context.js";
+import { describeType } from "../internal/describe-type.js";
+import { isValidKeyId, KEY_ID_RULE } from "../internal/format.js";
+import { Key } from "./key.js";
+import { decodeKeySecret } from "./key-string.js";
+
+/** One key handed to {@link createKeyring}. */
+export interface KeyringEntry {
+  /** Key id written into every cell: 1-32 characters of A-Z a-z 0-9 . _ - (e.g. `"v2"`). */
+  readonly id: string;
+  /** A key string (`FIELDCRYPT-SECRET-KEY-1-…`) or 32 raw bytes. */
+  readonly secret: string | Uint8Array;
+  /** The scope (tenant/subject) the key belongs to; absent for a key shared by every scope. */
+  readonly scope?: string | undefined;
+  /** Encrypt new cells with this key. At most one primary per scope (and one shared primary). */
+  readonly primary?: boolean | undefined;
+}
+
+/** A key's place in the keyring, as listed by {@link Keyring.list}. Never contains material. */
+export interface KeyInfo {
+  readonly id: string;
+  readonly scope: string | undefined;
+  readonly state: "primary" | "decrypt-only";
+}
+
+/**
+ * A set of keys looked up by id, with at most one primary per scope. Older keys stay for
+ * decryption only. Exported from `fieldcrypt/keyring`.
+ *
+ * A scope with keys of its own encrypts with its own primary; any other scope (and no scope)
+ * encrypts with the shared primary. Decryption always finds the key by the id in the cell header,
+ * never by trying keys.
+ *
+ * @example
+ * ```ts
+ * const keyring = createKeyring([
+ *   { id: "v1", secret: process.env.OLD_KEY! },
+ *   { id: "v2", secret: process.env.NEW_KEY!, primary: true },
+ * ]);
+ * ```
+ */
+export class Keyring {
+  readonly #byId = new Map<string, Key>();
+  readonly #primaryByScope = new Map<string, Key>();
+  readonly #scopesWithKeys = new Set<string>();
+  #sharedPrimary: Key | undefined;
+
+  /** @internal Use {@link createKeyring} or a loader. */
+  constructor(keys: readonly Key[], primaries: ReadonlySet<Key>) {
+    for (const key of keys) {
+      this.#byId.set(key.id, key);
+      if (key.scope !== undefined) this.#scopesWithKeys.add(key.scope);
+      if (!primaries.has(key)) continue;
+      if (key.scope === undefined) this.#sharedPrimary = key;
+      else this.#primaryByScope.set(key.scope, key);
+    }
+    Object.freeze(this);
+  }
+
+  /** The key with this id, or `undefined`. */
+  get(id: string): Key | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** True when the keyring holds a key with this id. */
+  has(id: string): boolean {
+    return this.#byId.has(id);
+  }
+
+  /**
+   * The key new cells of `scope` are encrypted with: the scope's own primary if the scope has keys,
+   * otherwise the shared primary. Throws {@link NoPrimaryKey} when there is none.
+   */
+  primary(scope?: string): Key {
+    if (scope !== undefined && this.#scopesWithKeys.has(scope)) {
+      const own = this.#primaryByScope.get(scope);
+      if (own !== undefined) return own;
+      throw new NoPrimaryKey(scope);
+    }
+    if (this.#sharedPrimary !== undefined) return this.#sharedPrimary;
+    throw new NoPrimaryKey(scope);
+  }
+
+  /** Ids, scopes and states of every key (no material). */
+  list(): KeyInfo[] {
+    return [...this.#byId.values()].map((key) => ({
+      id: key.id,
+      scope: key.scope,
+      state:
+        key === this.#sharedPrimary || (key.scope !== undefined && this.#primaryByScope.get(key.scope) === key)
+          ? "primary"
+          : "decrypt-only",
+    }));
+  }
+
+  toJSON(): { keys: KeyInfo[] } {
+    return { keys: this.list() };
+  }
+
+  toString(): string {
+    return `Keyring(${this.#byId.size} keys, material redacted)`;
+  }
+
+  [inspect.custom](): string {
+    const keys = this.list().map((k) => `${k.id}${k.scope === undefined ? "" : `@${k.scope}`} (${k.state})`);
+    return `Keyring { keys: [${keys.join(", ")}], material: [redacted] }`;
+  }
+}
+
+/**
+ * Builds a keyring from keys held by the app (decoded from key strings or given as bytes).
+ * Validates ids, scopes and primaries; throws `ERR_INVALID_KEY` / `ERR_INVALID_KEYRING` with
+ * messages that name the entry, never its secret. Exported from `fieldcrypt/keyring`.
+ *
+ * @example
+ * ```ts
+ * const keyring = createKeyring([{ id: "v1", secret: generateKeyString(), primary: true }]);
+ * ```
+ */
+export function createKeyring(entries: readonly KeyringEntry[]): Keyring {
+  if (!Array.isArray(entries)) {
+    throw new InvalidKeyring(`keyring entries must be an array (got ${describeType(entries)})`);
+  }
+  const keys: Key[] = [];
+  const primaries = new Set<Key>();
+  const seen = new Set<string>();
+  const primaryScopes = new Set<string | undefined>();
+  entries.forEach((entry, index) => {
+    const where = `keyring entry #${index + 1}`;
+    if (typeof entry !== "object" || entry === null) {
+      throw new InvalidKeyring(`${where} must be an object { id, secret, scope?, primary? }`);
+    }
+    if (!isValidKeyId(entry.id)) throw new InvalidKeyring(`${where}: key id must be ${KEY_ID_RULE}`);
+    if (seen.has(entry.id)) throw new InvalidKeyring(`${where}: duplicate key id ${JSON.stringify(entry.id)}`);
+    seen.add(entry.id);
+    if (entry.scope !== undefined) {
+      try {
+        contextBytes(entry.scope, "scope");
+      } catch {
+        throw new InvalidKeyring(`${where}: scope must be a non-empty string of at most 1024 UTF-8 bytes`);
+      }
+    }
+    const bytes = decodeKeySecret(entry.secret, `key ${entry.id}`);
+    const key = new Key(entry.id, bytes, entry.scope);
+    bytes.fill(0);
+    keys.push(key);
+    if (entry.primary === true) {
+      if (primaryScopes.has(entry.scope)) {
+        throw new InvalidKeyring(
+          entry.scope === undefined
+            ? `${where}: more than one shared primary key`
+            : `${where}: more than one primary key for scope ${JSON.stringify(entry.scope)}`,
+        );
+      }
+      primaryScopes.add(entry.scope);
+      primaries.add(key);
+    }
+  });
+  return new Keyring(keys, primaries);
+}
