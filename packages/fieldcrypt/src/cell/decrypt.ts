@@ -1,13 +1,28 @@
-import { createDecipheriv } from "node:crypto";
+import { createDecipheriv, type DecipherGCM } from "node:crypto";
 import { DecryptionFailed, InvalidCell, KeyNotFound } from "../errors/index.js";
 import { assertContextObject, type CellContext } from "../internal/context.js";
 import { describeType } from "../internal/describe-type.js";
-import { getFieldCipher } from "../internal/field-cipher.js";
-import { decodeTextCell, parseHeader, TAG_BYTES } from "../internal/format.js";
+import { type FieldCipher, getFieldCipher } from "../internal/field-cipher.js";
+import {
+  algorithmById,
+  decodeTextCell,
+  FIXED_HEADER_BYTES,
+  MAGIC,
+  MAX_KEY_ID_BYTES,
+  MAX_PLAINTEXT_BYTES,
+  MAX_TYPE_ID,
+  parseHeader,
+  TAG_BYTES,
+  VERSION,
+} from "../internal/format.js";
 import { type CellValue, decodeValue } from "../internal/value-codec.js";
-import type { Keyring } from "../keyring/keyring.js";
+import { findKeyByIdBytes, type Keyring } from "../keyring/keyring.js";
 
 const GCM_OPTIONS = { authTagLength: TAG_BYTES } as const;
+// node:crypto copies the IV and the tag into the cipher context, so one scratch buffer of each
+// serves every call (decrypt is synchronous) and spares two Buffer views per cell.
+const ivScratch = Buffer.allocUnsafe(12);
+const tagScratch = Buffer.allocUnsafe(TAG_BYTES);
 
 /** A cell as read from the database: text form (`string`) or binary form (`Buffer`/`Uint8Array`). */
 export type Cell = string | Uint8Array;
@@ -42,28 +57,67 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
   if (cell === null) return null;
   assertContextObject(context);
   const bytes = cellBytes(cell);
-  const header = parseHeader(bytes);
-  const key = keyring.get(header.keyId);
-  if (key === undefined) throw new KeyNotFound(header.keyId);
-  // A scoped key opens only its own scope's cells (the AAD would refuse too; this is the fast path).
-  if (key.scope !== undefined && key.scope !== context.scope) throw new DecryptionFailed();
-  const field = getFieldCipher(key, header.algorithm, context.table, context.column);
-  const aad = field.aad(context.scope, header.type, context.rowKey);
 
-  const h = header.headerBytes;
-  const start = h + header.algorithm.nonceBytes;
-  const end = start + header.payloadBytes;
-  const decipher =
-    field.xaes !== undefined
-      ? createDecipheriv("aes-256-gcm", field.xaes.deriveKey(bytes, h), bytes.subarray(h + 12, start), GCM_OPTIONS)
-      : createDecipheriv(
-          "aes-256-gcm",
-          field.gcmKey as NonNullable<typeof field.gcmKey>,
-          bytes.subarray(h, start),
-          GCM_OPTIONS,
-        );
+  const length = bytes.length;
+  const type = bytes[3] as number;
+  let field: FieldCipher;
+  const last = lastField;
+  if (
+    last !== undefined &&
+    last.keyring === keyring &&
+    last.table === context.table &&
+    last.column === context.column &&
+    sameHeader(bytes, last.field.header)
+  ) {
+    // Same key, algorithm and field as the previous cell (the common case: a column over many rows).
+    field = last.field;
+    if (type < 1 || type > MAX_TYPE_ID) throw malformed(bytes);
+  } else {
+    // Header checks in the same order as parseHeader, which runs only to report a malformed cell.
+    const kidLength = bytes[4] as number;
+    const algorithm = algorithmById(bytes[2] as number);
+    if (
+      length <= FIXED_HEADER_BYTES ||
+      bytes[0] !== MAGIC ||
+      bytes[1] !== VERSION ||
+      algorithm === undefined ||
+      type < 1 ||
+      type > MAX_TYPE_ID ||
+      kidLength < 1 ||
+      kidLength > MAX_KEY_ID_BYTES
+    ) {
+      throw malformed(bytes);
+    }
+    const key = findKeyByIdBytes(keyring, bytes, FIXED_HEADER_BYTES, kidLength);
+    if (key === undefined) throw new KeyNotFound(parseHeader(bytes).keyId);
+    field = getFieldCipher(key, algorithm, context.table, context.column);
+    lastField = { keyring, table: context.table, column: context.column, field };
+  }
+  const h = field.header.length;
+  const start = h + field.algorithm.nonceBytes;
+  const end = length - TAG_BYTES;
+  if (end < start || end - start > MAX_PLAINTEXT_BYTES) throw malformed(bytes);
+  // A scoped key opens only its own scope's cells (the AAD would refuse too; this is the fast path).
+  if (field.keyScope !== undefined && field.keyScope !== context.scope) throw new DecryptionFailed();
+  const aad = field.aad(context.scope, type, context.rowKey);
+
+  let decipher: DecipherGCM;
+  if (field.xaes !== undefined) {
+    const derived = field.xaes.deriveKey(bytes, h);
+    copyInto(ivScratch, bytes, h + 12, 12);
+    decipher = createDecipheriv("aes-256-gcm", derived, ivScratch, GCM_OPTIONS);
+  } else {
+    copyInto(ivScratch, bytes, h, 12);
+    decipher = createDecipheriv(
+      "aes-256-gcm",
+      field.gcmKey as NonNullable<typeof field.gcmKey>,
+      ivScratch,
+      GCM_OPTIONS,
+    );
+  }
   decipher.setAAD(aad);
-  decipher.setAuthTag(bytes.subarray(end));
+  copyInto(tagScratch, bytes, end, TAG_BYTES);
+  decipher.setAuthTag(tagScratch);
   const payload = decipher.update(bytes.subarray(start, end));
   try {
     decipher.final();
@@ -71,5 +125,31 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
     payload.fill(0);
     throw new DecryptionFailed();
   }
-  return decodeValue(header.type, payload);
+  return decodeValue(type, payload);
+}
+
+/** The field of the previous decrypt; keyrings are immutable, so it stays valid for its keyring. */
+let lastField: { keyring: Keyring; table: string; column: string; field: FieldCipher } | undefined;
+
+/** True when `bytes` starts with `header` in every byte but the value type (byte 3). */
+function sameHeader(bytes: Buffer, header: Buffer): boolean {
+  const n = header.length;
+  if (bytes.length < n) return false;
+  for (let i = 0; i < n; i++) if (i !== 3 && bytes[i] !== header[i]) return false;
+  return true;
+}
+
+/** Copies a few bytes; for 12–16 bytes a plain loop is several times cheaper than Buffer#copy. */
+function copyInto(target: Buffer, source: Buffer, offset: number, count: number): void {
+  for (let i = 0; i < count; i++) target[i] = source[offset + i] as number;
+}
+
+/** The precise format error for a cell the fast checks refused. */
+function malformed(bytes: Buffer): Error {
+  try {
+    parseHeader(bytes);
+  } catch (error) {
+    return error as Error;
+  }
+  return new InvalidCell("cell header is malformed");
 }

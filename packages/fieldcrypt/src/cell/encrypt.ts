@@ -71,6 +71,21 @@ export function encrypt(
   context: CellContext,
   options?: EncryptOptions,
 ): string | Buffer | null {
+  return encryptWithNonce(keyring, value, context, options, undefined);
+}
+
+/**
+ * {@link encrypt} with an optional fixed nonce, for generating the frozen test vectors only.
+ * Never exported from a public subpath: a repeated nonce under one key breaks GCM.
+ * @internal
+ */
+export function encryptWithNonce(
+  keyring: Keyring,
+  value: CellValue | null,
+  context: CellContext,
+  options: EncryptOptions | undefined,
+  fixedNonce: Uint8Array | undefined,
+): string | Buffer | null {
   if (value === null) return null;
   assertContextObject(context);
   let type: number;
@@ -96,7 +111,9 @@ export function encrypt(
   const cell = Buffer.allocUnsafe(start + payloadBytes + TAG_BYTES);
   field.header.copy(cell, 0);
   cell[3] = type;
-  fillNonce(cell, headerBytes, nonceBytes);
+  if (fixedNonce === undefined) fillNonce(cell, headerBytes, nonceBytes);
+  else if (fixedNonce.length === nonceBytes) cell.set(fixedNonce, headerBytes);
+  else throw new RangeError(`fixed nonce must be ${nonceBytes} bytes`);
 
   const cipher =
     field.xaes !== undefined

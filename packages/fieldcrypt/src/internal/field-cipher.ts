@@ -31,12 +31,22 @@ export class FieldCipher {
   readonly xaes: XaesKey | undefined;
   /** Set for AES-256-GCM. */
   readonly gcmKey: KeyObject | undefined;
+  /** The scope of the key (a scoped key opens only its own scope's cells); undefined when shared. */
+  readonly keyScope: string | undefined;
   /** LP(table) ‖ LP(column). */
   readonly #tableColumn: Buffer;
   readonly #aadByScope = new Map<string, (Buffer | undefined)[]>();
 
-  constructor(material: KeyObject, keyId: string, algorithm: AlgorithmInfo, table: Buffer, column: Buffer) {
+  constructor(
+    material: KeyObject,
+    keyId: string,
+    keyScope: string | undefined,
+    algorithm: AlgorithmInfo,
+    table: Buffer,
+    column: Buffer,
+  ) {
     this.algorithm = algorithm;
+    this.keyScope = keyScope;
     const kid = Buffer.from(keyId, "latin1");
     this.header = Buffer.concat([Buffer.of(MAGIC, VERSION, algorithm.id, 0, kid.length), kid]);
     const subkey = Buffer.from(hkdfSync("sha256", material, EMPTY, fieldKeyInfo(algorithm.id, table, column), 32));
@@ -88,7 +98,7 @@ const fieldsByKey = new WeakMap<object, FieldMap>();
  * first use. Validates table and column on that first use.
  */
 export function getFieldCipher(
-  key: { readonly id: string },
+  key: { readonly id: string; readonly scope: string | undefined },
   algorithm: AlgorithmInfo,
   table: unknown,
   column: unknown,
@@ -107,7 +117,7 @@ export function getFieldCipher(
   const columnBytes = contextBytes(column, "column");
   const material = getKeyMaterial(key);
   if (material === undefined) throw new TypeError("not a fieldcrypt Key");
-  field = new FieldCipher(material, key.id, algorithm, tableBytes, columnBytes);
+  field = new FieldCipher(material, key.id, key.scope, algorithm, tableBytes, columnBytes);
   if (columns === undefined) {
     columns = new Map();
     tables.set(table as string, columns);

@@ -84,7 +84,7 @@ function jsonText(value: unknown): string {
 export function decodeValue(type: number, payload: Buffer): CellValue {
   switch (type) {
     case TYPE_STRING:
-      return payload.toString("utf8");
+      return payload.toString(); // UTF-8; the no-argument call is node's fast path
     case TYPE_BYTES:
       return payload;
     case TYPE_JSON:

@@ -18,6 +18,28 @@ export interface KeyringEntry {
   readonly primary?: boolean | undefined;
 }
 
+/** Keyrings this small are searched by comparing id bytes, with no string allocated per cell. */
+const LINEAR_LOOKUP_MAX = 16;
+const idIndexes = new WeakMap<Keyring, readonly Key[]>();
+
+/**
+ * The key whose id equals the latin1 bytes `bytes[offset..offset+length)`, or `undefined`.
+ * The per-cell path of decrypt: no string is built for small keyrings. Not a public export.
+ * @internal
+ */
+export function findKeyByIdBytes(keyring: Keyring, bytes: Uint8Array, offset: number, length: number): Key | undefined {
+  const keys = idIndexes.get(keyring);
+  if (keys === undefined)
+    return keyring.get(Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString("latin1"));
+  search: for (const key of keys) {
+    const id = key.id;
+    if (id.length !== length) continue;
+    for (let i = 0; i < length; i++) if (id.charCodeAt(i) !== bytes[offset + i]) continue search;
+    return key;
+  }
+  return undefined;
+}
+
 /** A key's place in the keyring, as listed by {@link Keyring.list}. Never contains material. */
 export interface KeyInfo {
   readonly id: string;
@@ -56,6 +78,7 @@ export class Keyring {
       if (key.scope === undefined) this.#sharedPrimary = key;
       else this.#primaryByScope.set(key.scope, key);
     }
+    if (keys.length <= LINEAR_LOOKUP_MAX) idIndexes.set(this, [...keys]);
     Object.freeze(this);
   }
 

@@ -1,0 +1,151 @@
+#!/usr/bin/env node
+// Cell encrypt/decrypt throughput vs raw node:crypto AES-256-GCM and @47ng/cloak, in one run.
+//
+//   npm run bench                      # full run (about a minute)
+//   node bench/cell.mjs --quick        # fewer rounds
+//
+// Shared machines are noisy, so every variant runs in interleaved rounds (A, B, C, A, B, C, …) and
+// each ratio is the median over rounds of the paired per-round ratio baseline_time / variant_time.
+import { createCipheriv, createDecipheriv, randomBytes } from "node:crypto";
+import { decryptStringSync, encryptStringSync, generateKey, parseKeySync } from "@47ng/cloak";
+import { decrypt, encrypt } from "../packages/fieldcrypt/dist/cell/index.js";
+import { createKeyring, generateKeyString } from "../packages/fieldcrypt/dist/keyring/index.js";
+
+const quick = process.argv.includes("--quick");
+const ROUNDS = quick ? 9 : 31;
+const TARGET_MS = quick ? 15 : 25; // per variant per round
+
+const keyring = createKeyring([{ id: "v1", secret: generateKeyString(), primary: true }]);
+const context = { scope: "tenant-1", table: "journal_entries", column: "body" };
+const rawKey = randomBytes(32);
+const cloakKey = parseKeySync(generateKey());
+
+/** Raw AES-256-GCM exactly as the issue names it: randomBytes(12) + createCipheriv, parts kept apart. */
+function rawEncryptBare(plaintext) {
+  const iv = randomBytes(12);
+  const cipher = createCipheriv("aes-256-gcm", rawKey, iv);
+  const ct = cipher.update(plaintext, "utf8");
+  cipher.final();
+  return [iv, ct, cipher.getAuthTag()];
+}
+function rawDecryptBare([iv, ct, tag]) {
+  const decipher = createDecipheriv("aes-256-gcm", rawKey, iv);
+  decipher.setAuthTag(tag);
+  const pt = decipher.update(ct);
+  decipher.final();
+  return pt;
+}
+/** The hand-rolled `[nonce‖ct‖tag]` cell that apps store today: one Buffer in, the string back. */
+function rawEncryptCell(plaintext) {
+  const [iv, ct, tag] = rawEncryptBare(plaintext);
+  return Buffer.concat([iv, ct, tag]);
+}
+function rawDecryptCell(cell) {
+  const decipher = createDecipheriv("aes-256-gcm", rawKey, cell.subarray(0, 12));
+  decipher.setAuthTag(cell.subarray(cell.length - 16));
+  const pt = decipher.update(cell.subarray(12, cell.length - 16));
+  decipher.final();
+  return pt.toString();
+}
+
+function variants(plaintext) {
+  const xBin = encrypt(keyring, plaintext, context, { form: "binary" });
+  const xText = encrypt(keyring, plaintext, context);
+  const gBin = encrypt(keyring, plaintext, context, { form: "binary", algorithm: "AES-256-GCM" });
+  const gText = encrypt(keyring, plaintext, context, { algorithm: "AES-256-GCM" });
+  const bare = rawEncryptBare(plaintext);
+  const rawCell = rawEncryptCell(plaintext);
+  const cloaked = encryptStringSync(plaintext, cloakKey);
+  const binary = { form: "binary" };
+  const gcmBinary = { form: "binary", algorithm: "AES-256-GCM" };
+  const gcmText = { algorithm: "AES-256-GCM" };
+  return {
+    encrypt: {
+      "raw AES-256-GCM (bare calls)": () => rawEncryptBare(plaintext),
+      "raw AES-256-GCM [nonce‖ct‖tag] cell": () => rawEncryptCell(plaintext),
+      "fieldcrypt XAES-256-GCM binary": () => encrypt(keyring, plaintext, context, binary),
+      "fieldcrypt XAES-256-GCM text": () => encrypt(keyring, plaintext, context),
+      "fieldcrypt AES-256-GCM binary": () => encrypt(keyring, plaintext, context, gcmBinary),
+      "fieldcrypt AES-256-GCM text": () => encrypt(keyring, plaintext, context, gcmText),
+      "@47ng/cloak": () => encryptStringSync(plaintext, cloakKey),
+    },
+    decrypt: {
+      "raw AES-256-GCM (bare calls)": () => rawDecryptBare(bare),
+      "raw AES-256-GCM [nonce‖ct‖tag] cell": () => rawDecryptCell(rawCell),
+      "fieldcrypt XAES-256-GCM binary": () => decrypt(keyring, xBin, context),
+      "fieldcrypt XAES-256-GCM text": () => decrypt(keyring, xText, context),
+      "fieldcrypt AES-256-GCM binary": () => decrypt(keyring, gBin, context),
+      "fieldcrypt AES-256-GCM text": () => decrypt(keyring, gText, context),
+      "@47ng/cloak": () => decryptStringSync(cloaked, cloakKey),
+    },
+  };
+}
+
+function calibrate(fn) {
+  let n = 256;
+  for (;;) {
+    const t0 = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) fn();
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (ms >= TARGET_MS / 4) return Math.max(64, Math.round((n * TARGET_MS) / ms));
+    n *= 2;
+  }
+}
+
+function run(fns) {
+  const names = Object.keys(fns);
+  for (const name of names) for (let i = 0; i < 2000; i++) fns[name](); // warm up the JIT
+  const iterations = Object.fromEntries(names.map((name) => [name, calibrate(fns[name])]));
+  const perOp = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const name of names) {
+      const fn = fns[name];
+      const n = iterations[name];
+      const t0 = process.hrtime.bigint();
+      for (let i = 0; i < n; i++) fn();
+      perOp[name].push(Number(process.hrtime.bigint() - t0) / n);
+    }
+  }
+  return perOp;
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const pairedRatio = (base, v) => median(base.map((b, i) => b / v[i]));
+
+const results = [];
+for (const size of [32, 256, 4096]) {
+  const plaintext = "n".repeat(size);
+  const sets = variants(plaintext);
+  for (const op of ["encrypt", "decrypt"]) {
+    const perOp = run(sets[op]);
+    const bare = perOp["raw AES-256-GCM (bare calls)"];
+    const cell = perOp["raw AES-256-GCM [nonce‖ct‖tag] cell"];
+    const cloak = perOp["@47ng/cloak"];
+    for (const [name, times] of Object.entries(perOp)) {
+      results.push({
+        size,
+        op,
+        variant: name,
+        opsPerSec: Math.round(1e9 / median(times)),
+        vsRawBare: pairedRatio(bare, times),
+        vsRawCell: pairedRatio(cell, times),
+        vsCloak: pairedRatio(cloak, times),
+      });
+    }
+  }
+}
+
+const pad = (s, n) => String(s).padEnd(n);
+const padL = (s, n) => String(s).padStart(n);
+console.log(
+  `node ${process.version}, ${ROUNDS} interleaved rounds; ratio = baseline time / variant time (higher is faster)`,
+);
+console.log(
+  `${pad("size", 6)}${pad("op", 9)}${pad("variant", 40)}${padL("ops/s", 10)}${padL("vs raw bare", 13)}${padL("vs raw cell", 13)}${padL("vs cloak", 10)}`,
+);
+for (const r of results) {
+  console.log(
+    `${pad(r.size, 6)}${pad(r.op, 9)}${pad(r.variant, 40)}${padL(r.opsPerSec.toLocaleString("en-US"), 10)}${padL(`${r.vsRawBare.toFixed(2)}×`, 13)}${padL(`${r.vsRawCell.toFixed(2)}×`, 13)}${padL(`${r.vsCloak.toFixed(2)}×`, 10)}`,
+  );
+}
+if (process.argv.includes("--json")) console.log(JSON.stringify(results));
