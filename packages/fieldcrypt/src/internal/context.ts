@@ -37,7 +37,8 @@ export const MAX_ROW_KEY_PARTS = 16;
 /** Validates a context string and returns its UTF-8 bytes. */
 export function contextBytes(value: unknown, name: string): Buffer {
   if (typeof value !== "string" || value.length === 0) {
-    throw new InvalidContext(`context.${name} must be a non-empty string (got ${describeType(value)})`);
+    const got = value === "" ? "an empty string" : describeType(value);
+    throw new InvalidContext(`context.${name} must be a non-empty string (got ${got})`);
   }
   if (!value.isWellFormed()) throw new InvalidContext(`context.${name} is not well-formed UTF-16 (lone surrogate)`);
   const bytes = Buffer.from(value, "utf8");

@@ -64,6 +64,8 @@ export class FieldCipher {
   /** The associated data for a cell of value type `type` in this field under `scope` and `rowKey`. */
   aad(scope: unknown, type: number, rowKey: unknown): Buffer {
     if (rowKey === undefined) {
+      // "" keys the absent scope in the cache, so an explicit "" must be refused before the lookup.
+      if (scope === "") contextBytes(scope, "scope");
       const key = scope === undefined ? "" : (scope as string);
       let byType = this.#aadByScope.get(key);
       if (byType === undefined) {
