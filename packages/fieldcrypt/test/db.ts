@@ -1,0 +1,40 @@
+/**
+ * A real PostgreSQL for tests: PGlite in-process by default, the server at DATABASE_URL when set.
+ * On a server every test database lives in its own schema, dropped on close.
+ */
+import { randomBytes } from "node:crypto";
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+
+export interface TestDb {
+  /** "pglite" or "server". */
+  readonly kind: "pglite" | "server";
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+export async function openTestDb(): Promise<TestDb> {
+  const url = process.env.DATABASE_URL;
+  if (url === undefined || url === "") {
+    const db = new PGlite();
+    await db.waitReady;
+    return {
+      kind: "pglite",
+      query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows,
+      close: () => db.close(),
+    };
+  }
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  const schema = `fieldcrypt_test_${randomBytes(6).toString("hex")}`;
+  await client.query(`CREATE SCHEMA ${schema}`);
+  await client.query(`SET search_path TO ${schema}`);
+  return {
+    kind: "server",
+    query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params as unknown[])).rows as T[],
+    close: async () => {
+      await client.query(`DROP SCHEMA ${schema} CASCADE`);
+      await client.end();
+    },
+  };
+}
