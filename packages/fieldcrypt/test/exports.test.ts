@@ -1,0 +1,54 @@
+// The built package, imported by name through its `exports` map, as an app would.
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import { describe, expect, it } from "vitest";
+
+const require = createRequire(import.meta.url);
+const manifest = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+  dependencies?: Record<string, string>;
+  exports: Record<string, unknown>;
+  sideEffects: boolean;
+};
+
+describe("package shape", () => {
+  it("has zero runtime dependencies and no side effects", () => {
+    expect(manifest.dependencies ?? {}).toEqual({});
+    expect(manifest.sideEffects).toBe(false);
+  });
+
+  it("exports every concept subpath by name", async () => {
+    const root = await import("fieldcrypt");
+    const cell = await import("fieldcrypt/cell");
+    const keyring = await import("fieldcrypt/keyring");
+    const errors = await import("fieldcrypt/errors");
+    const insecure = await import("fieldcrypt/insecure-key-material");
+    expect(Object.keys(cell).sort()).toEqual(["decrypt", "encrypt", "inspectCell", "isCell"]);
+    expect(Object.keys(keyring).sort()).toEqual([
+      "KEY_STRING_PREFIX",
+      "Key",
+      "Keyring",
+      "createKeyring",
+      "generateKeyString",
+      "loadKeyringFile",
+      "loadKeyringFromEnv",
+    ]);
+    expect(Object.keys(insecure)).toEqual(["exportInsecureKeyBytes"]);
+    expect(typeof errors.isFieldcryptError).toBe("function");
+    // The root re-exports the concepts, but not the insecure export.
+    for (const name of [...Object.keys(cell), ...Object.keys(keyring), ...Object.keys(errors)]) {
+      expect(root).toHaveProperty(name);
+    }
+    expect(root).not.toHaveProperty("exportInsecureKeyBytes");
+
+    const k = keyring.createKeyring([{ id: "v1", secret: keyring.generateKeyString(), primary: true }]);
+    const ctx = { table: "t", column: "c" };
+    expect(cell.decrypt(k, cell.encrypt(k, "hello", ctx), ctx)).toBe("hello");
+    expect(insecure.exportInsecureKeyBytes(k.primary())).toHaveLength(32);
+  });
+
+  it("keeps internals unreachable", () => {
+    expect(() => require.resolve("fieldcrypt/internal/format.js")).toThrow();
+    expect(() => require.resolve("fieldcrypt/dist/internal/format.js")).toThrow();
+    expect(Object.keys(manifest.exports).some((p) => p.includes("internal"))).toBe(false);
+  });
+});
