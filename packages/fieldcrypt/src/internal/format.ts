@@ -115,11 +115,18 @@ export const MAX_TYPE_ID = 7;
 export type ValueTypeName = "string" | "bytes" | "json" | "number" | "bigint" | "boolean" | "date";
 export const TYPE_NAMES: readonly ValueTypeName[] = ["string", "bytes", "json", "number", "bigint", "boolean", "date"];
 
+const B64URL_INDEX = new Int8Array(128).fill(-1);
+for (const [i, c] of [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"].entries()) {
+  B64URL_INDEX[c.charCodeAt(0)] = i;
+}
+
 /**
  * Decodes the text form to the binary cell, strictly: the prefix, then unpadded base64url with
- * canonical trailing bits, so that each cell has exactly one text spelling. Node's decoder skips
- * characters outside the alphabet and accepts "+/=" too, so canonicity is checked by re-encoding
- * (both directions are native and fast) rather than by a per-character loop in JavaScript.
+ * canonical trailing bits, so that each cell has exactly one text spelling.
+ *
+ * Node's decoder accepts "+" and "/" as aliases and skips any other character outside the alphabet
+ * (including "=" and whitespace). So: refuse "+" and "/", and check the decoded length, which comes
+ * out short whenever a character was skipped; then the unused low bits of the last character.
  */
 export function decodeTextCell(text: string): Buffer {
   if (!text.startsWith(TEXT_PREFIX)) {
@@ -128,13 +135,20 @@ export function decodeTextCell(text: string): Buffer {
     );
   }
   const encoded = text.slice(TEXT_PREFIX.length);
-  if (encoded.length > MAX_TEXT_CELL_CHARS)
-    throw new ValueTooLarge(`cell payload exceeds ${MAX_PLAINTEXT_BYTES} bytes`);
+  const n = encoded.length;
+  if (n > MAX_TEXT_CELL_CHARS) throw new ValueTooLarge(`cell payload exceeds ${MAX_PLAINTEXT_BYTES} bytes`);
+  const rem = n & 3;
+  if (rem === 1 || encoded.includes("+") || encoded.includes("/")) throw notBase64url();
   const bytes = Buffer.from(encoded, "base64url");
-  if (bytes.toString("base64url") !== encoded) {
-    throw new InvalidCell("text cell is not canonical unpadded base64url after the fc1. prefix");
+  if (bytes.length !== (n >> 2) * 3 + (rem === 0 ? 0 : rem - 1)) throw notBase64url();
+  if (rem !== 0 && ((B64URL_INDEX[encoded.charCodeAt(n - 1)] as number) & (rem === 2 ? 0x0f : 0x03)) !== 0) {
+    throw notBase64url();
   }
   return bytes;
+}
+
+function notBase64url(): InvalidCell {
+  return new InvalidCell("text cell is not canonical unpadded base64url after the fc1. prefix");
 }
 
 /** Longest base64url body a text cell can have: the largest payload plus the largest header, nonce and tag. */
