@@ -1,0 +1,17 @@
+/** Exit codes of every `fieldcrypt` command (also listed in `fieldcrypt --help` and the README). */
+export const EXIT_OK = 0;
+/** The operation failed: decryption failed, key not found, invalid cell, bad value. */
+export const EXIT_FAILED = 1;
+/** The command line is wrong: unknown command or flag, missing or bad flag value. */
+export const EXIT_USAGE = 2;
+/** The configuration is wrong: no or invalid keyring, key file permissions. */
+export const EXIT_CONFIG = 3;
+
+export type ExitCode = typeof EXIT_OK | typeof EXIT_FAILED | typeof EXIT_USAGE | typeof EXIT_CONFIG;
+
+/** The exit-code table as printed by `fieldcrypt --help`. */
+export const EXIT_CODES_HELP = `Exit codes:
+  0  success
+  1  operation failed (decryption failed, key not found, invalid cell, bad value)
+  2  usage error (unknown command or flag, missing or bad flag value)
+  3  configuration error (no or invalid keyring, key file permissions)`;

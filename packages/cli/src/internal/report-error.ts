@@ -1,0 +1,95 @@
+import { inspect } from "node:util";
+import { type ErrorCode, isFieldcryptError } from "fieldcrypt/errors";
+import { CliError } from "./cli-error.js";
+import { EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE, type ExitCode } from "./exit-codes.js";
+import type { Io } from "./io.js";
+
+/** Exit code and hint for each fieldcrypt error code. Hints name flags and variables, never values. */
+const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: string }> = {
+  ERR_DECRYPTION_FAILED: {
+    exit: EXIT_FAILED,
+    hint: "the cell was sealed with another key or for another --scope, --table, --column or --row-key, or it was altered",
+  },
+  ERR_INVALID_CELL: {
+    exit: EXIT_FAILED,
+    hint: "pass the cell exactly as stored (text cells start with fc1.); `fieldcrypt inspect` checks a cell's header",
+  },
+  ERR_KEY_NOT_FOUND: {
+    exit: EXIT_FAILED,
+    hint: "add the key with that id to FIELDCRYPT_KEYS or to the --keys-file (old keys stay in the keyring to decrypt)",
+  },
+  ERR_NO_PRIMARY_KEY: {
+    exit: EXIT_CONFIG,
+    hint: "name the key to encrypt with: set FIELDCRYPT_PRIMARY_KEY=ID or add a primary=ID entry (a new key: `fieldcrypt keygen --id v1`)",
+  },
+  ERR_INVALID_KEY: {
+    exit: EXIT_CONFIG,
+    hint: "a key string is FIELDCRYPT-SECRET-KEY-1- followed by 43 base64url characters; make one with `fieldcrypt keygen`",
+  },
+  ERR_INVALID_KEYRING: {
+    exit: EXIT_CONFIG,
+    hint: "FIELDCRYPT_KEYS and key files hold entries like v1=FIELDCRYPT-SECRET-KEY-1-… separated by commas or newlines; make one with `fieldcrypt keygen --id v1`",
+  },
+  ERR_KEY_FILE_PERMISSIONS: {
+    exit: EXIT_CONFIG,
+    hint: "a key file must be readable by its owner only, like an ssh private key",
+  },
+  ERR_INVALID_CONTEXT: {
+    exit: EXIT_USAGE,
+    hint: "--table, --column, --scope and --row-key take non-empty values of at most 1024 UTF-8 bytes",
+  },
+  ERR_UNSUPPORTED_VALUE: {
+    exit: EXIT_FAILED,
+    hint: "the CLI encrypts the UTF-8 text read from standard input",
+  },
+  ERR_VALUE_TOO_LARGE: {
+    exit: EXIT_FAILED,
+    hint: "a cell holds at most 64 MiB of plaintext",
+  },
+  ERR_UNSUPPORTED_ALGORITHM: {
+    exit: EXIT_USAGE,
+    hint: "--algorithm takes XAES-256-GCM (the default) or AES-256-GCM",
+  },
+};
+
+const SAFE_NAME = /^[A-Za-z0-9_$.]{1,60}$/;
+
+/**
+ * Prints an error in the one CLI shape (`fieldcrypt: error: …` / `fieldcrypt: hint: …`) and returns
+ * the exit code. fieldcrypt and CLI messages are safe by construction and printed without a stack;
+ * any other error is reduced to its name and code, because its message could quote data.
+ */
+export function reportError(error: unknown, io: Io): ExitCode {
+  if (error instanceof CliError) {
+    print(io, error.message, error.hint);
+    return error.exitCode;
+  }
+  if (isFieldcryptError(error)) {
+    const entry = Object.hasOwn(BY_CODE, error.code) ? BY_CODE[error.code] : undefined;
+    print(io, error.message, entry?.hint);
+    return entry?.exit ?? EXIT_FAILED;
+  }
+  const name = error instanceof Error && SAFE_NAME.test(error.name) ? error.name : "Error";
+  const code = (error as { code?: unknown } | null)?.code;
+  const shownCode = typeof code === "string" && SAFE_NAME.test(code) ? ` ${code}` : "";
+  if (io.env.FIELDCRYPT_DEBUG === "1") {
+    print(io, `unexpected failure (${name}${shownCode})`, undefined);
+    io.err(`${inspect(error)}\n`);
+  } else {
+    print(
+      io,
+      `unexpected failure (${name}${shownCode})`,
+      "set FIELDCRYPT_DEBUG=1 to print the full error (it may contain data)",
+    );
+  }
+  return EXIT_FAILED;
+}
+
+function print(io: Io, message: string, hint: string | undefined): void {
+  io.err(`fieldcrypt: error: ${oneLine(message)}\n`);
+  if (hint !== undefined) io.err(`fieldcrypt: hint: ${hint}\n`);
+}
+
+function oneLine(text: string): string {
+  return text.replace(/\s*\n\s*/g, " ");
+}

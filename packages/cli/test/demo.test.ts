@@ -1,0 +1,129 @@
+import pg from "pg";
+import { describe, expect, it } from "vitest";
+import { type CliResult, errorLines, runCli } from "./run-cli.js";
+
+const SERVER_URL = process.env.DATABASE_URL;
+
+/** The sample values the demo encrypts; the app-side grids must show them, the stored ones never. */
+const SAMPLES = [
+  "Maria Gonzalez",
+  "BP 142/91; started lisinopril 10 mg",
+  "Couldn't sleep again. Therapy helped.",
+  "I think I'm ready to tell my sister",
+  "sk-demo-4f3c9a7e1b5d2c8a6e0f9b3d",
+  "sk-demo-8e2b6d0f4a9c3e7b1d5fa2c6",
+];
+
+/** What every successful demo run must show, whatever the database. */
+function expectDemoOutput(result: CliResult, keyId: string): void {
+  expect(result.stderr).toBe("");
+  expect(result.exit).toBe(0);
+  const out = result.stdout;
+  for (const table of ["clinic_notes", "journal_entries", "user_api_keys"]) {
+    expect(out).toContain(`stored in PostgreSQL (SELECT * FROM ${table}):`);
+  }
+  // Cells as stored, shortened, in the stored grids; never a plaintext value there.
+  const stored = [...out.matchAll(/stored in PostgreSQL[^\n]*\n((?: [^\n]*\n)+?) {3}read by the app/g)].map(
+    (m) => m[1],
+  );
+  expect(stored).toHaveLength(3);
+  for (const grid of stored) {
+    expect(grid).toMatch(/\| fc1\.[A-Za-z0-9_-]+…[A-Za-z0-9_-]+/);
+    for (const sample of SAMPLES) expect(grid).not.toContain(sample);
+  }
+  // The decrypted values next to them.
+  for (const sample of SAMPLES) expect(out).toContain(`| ${sample}`);
+  // Moved and altered cells: the one opaque failure.
+  expect(out).toMatch(/copied into row 2 \(same clinic\) +✗ decryption failed \(ERR_DECRYPTION_FAILED\)\n/);
+  expect(out).toMatch(/copied into row 3 \(clinic-9\) +✗ decryption failed \(ERR_DECRYPTION_FAILED\)\n/);
+  expect(out).toMatch(/with one character changed +✗ decryption failed \(ERR_DECRYPTION_FAILED\)\n/);
+  expect(out).toMatch(/in its own place +✓ BP 142\/91; started lisinopril 10 mg\n/);
+  // inspect of one cell.
+  expect(out).toMatch(
+    /\$ fieldcrypt inspect fc1\.[^\n]*\n {3}form {8}text\n {3}version {5}1\n {3}algorithm {3}XAES-256-GCM\n/,
+  );
+  expect(out).toContain(`   key id      ${keyId}\n`);
+  expect(out).toContain("What just happened");
+  expect(out).toContain(`12 sensitive values in 3 tables were encrypted by the app, in place, with key ${keyId}`);
+}
+
+describe("fieldcrypt demo", () => {
+  it("runs on embedded PGlite with a throwaway key", async () => {
+    const result = await runCli(["demo"]);
+    expectDemoOutput(result, "v1");
+    expect(result.stdout).toMatch(/database {2}PostgreSQL \d+\.\d+ embedded \(PGlite/);
+    expect(result.stdout).toContain("keys      FIELDCRYPT_KEYS is not set: generated a throwaway key v1 in memory");
+  });
+
+  it("uses FIELDCRYPT_KEYS when it is set", async () => {
+    const keys = await runCli(["keygen", "--id", "k7"]);
+    const result = await runCli(["demo"], { env: { FIELDCRYPT_KEYS: keys.stdout.trim() } });
+    expectDemoOutput(result, "k7");
+    expect(result.stdout).toContain("keys      from FIELDCRYPT_KEYS; new cells use key k7\n");
+  });
+
+  it("refuses a bad keyring before starting a database", async () => {
+    const result = await runCli(["demo"], { env: { FIELDCRYPT_KEYS: "v1=nope" } });
+    expect(result.exit).toBe(3);
+    expect(result.stdout).toBe("");
+    expect(result.stderr).toMatch(/^fieldcrypt: error: key v1: key string must be FIELDCRYPT-SECRET-KEY-1-/);
+  });
+
+  it("refuses a database URL that is not postgres://", async () => {
+    const result = await runCli(["demo", "--database-url", "mysql://root@localhost/db"]);
+    expect(result.exit).toBe(2);
+    expect(result.stderr).toBe(
+      errorLines(
+        "--database-url (or DATABASE_URL) is not a postgres:// URL",
+        "expected postgres://USER@HOST:PORT/DATABASE",
+      ),
+    );
+  });
+
+  it("reports a server it cannot reach without printing the password", async () => {
+    const result = await runCli(["demo"], { env: { DATABASE_URL: "postgres://app:hunter2@127.0.0.1:1/clinic" } });
+    expect(result.exit).toBe(1);
+    expect(result.stderr).toBe(
+      errorLines(
+        "cannot connect to PostgreSQL at 127.0.0.1:1/clinic (ECONNREFUSED)",
+        "check --database-url / DATABASE_URL, or leave both unset to run on embedded PGlite",
+      ),
+    );
+    expect(result.stdout).not.toContain("hunter2");
+  });
+
+  describe.skipIf(SERVER_URL === undefined)("on the PostgreSQL server at DATABASE_URL", () => {
+    async function demoSchemas(): Promise<string[]> {
+      const client = new pg.Client({ connectionString: SERVER_URL });
+      await client.connect();
+      try {
+        const { rows } = await client.query<{ nspname: string }>(
+          "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'fieldcrypt\\_demo\\_%' ORDER BY 1",
+        );
+        return rows.map((r) => r.nspname);
+      } finally {
+        await client.end();
+      }
+    }
+
+    async function runOnServer(args: string[], env: Record<string, string>): Promise<void> {
+      const before = await demoSchemas();
+      const result = await runCli(args, { env });
+      expectDemoOutput(result, "v1");
+      const schema = /in a new schema (fieldcrypt_demo_[0-9a-f]{8})\n/.exec(result.stdout)?.[1];
+      expect(schema).toBeDefined();
+      expect(result.stdout).toMatch(/database {2}PostgreSQL \d+\.\d+ at [^\n@]+\//);
+      const after = await demoSchemas();
+      expect(after).not.toContain(schema);
+      expect(after).toEqual(before);
+    }
+
+    it("runs via DATABASE_URL and leaves no schema behind", async () => {
+      await runOnServer(["demo"], { DATABASE_URL: SERVER_URL as string });
+    });
+
+    it("runs via --database-url and leaves no schema behind", async () => {
+      await runOnServer(["demo", "--database-url", SERVER_URL as string], {});
+    });
+  });
+});
