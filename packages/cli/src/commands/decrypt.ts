@@ -43,7 +43,7 @@ export const decrypt: Command = {
       return EXIT_OK;
     }
     const context = contextFromFlags(flags, "decrypt");
-    const { keyring } = await loadKeys(flags["keys-file"], io);
+    const { keyring } = await loadKeys(flags["keys-file"], io, { requirePrimary: false });
     const cell = await readCellInput(positionals[0], io, "decrypt");
     const { type } = inspectCell(cell);
     io.out(`${renderValue(decryptCell(keyring, cell, context), type)}\n`);

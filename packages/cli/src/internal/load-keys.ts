@@ -1,4 +1,4 @@
-import { type Keyring, loadKeyringFile, loadKeyringFromEnv } from "fieldcrypt/keyring";
+import { type Keyring, type LoadKeyringOptions, loadKeyringFile, loadKeyringFromEnv } from "fieldcrypt/keyring";
 import { configError, usageError } from "./cli-error.js";
 import type { Io } from "./io.js";
 
@@ -15,8 +15,13 @@ export const NO_KEYS_HINT =
 /**
  * Loads the keyring from `--keys-file` when given, else from FIELDCRYPT_KEYS (and
  * FIELDCRYPT_PRIMARY_KEY). Library errors propagate; file-system errors become config errors.
+ * `decrypt` passes `{ requirePrimary: false }`: reading needs no primary key.
  */
-export async function loadKeys(keysFile: string | undefined, io: Io): Promise<LoadedKeys> {
+export async function loadKeys(
+  keysFile: string | undefined,
+  io: Io,
+  options: LoadKeyringOptions = {},
+): Promise<LoadedKeys> {
   if (keysFile !== undefined) {
     // A key string pasted where a path belongs must not be echoed back in "cannot read …".
     if (keysFile.includes("SECRET-KEY")) {
@@ -26,7 +31,7 @@ export async function loadKeys(keysFile: string | undefined, io: Io): Promise<Lo
       );
     }
     try {
-      return { keyring: await loadKeyringFile(keysFile), source: `key file ${keysFile}` };
+      return { keyring: await loadKeyringFile(keysFile, options), source: `key file ${keysFile}` };
     } catch (error) {
       const code = (error as { code?: unknown }).code;
       if (typeof code === "string" && /^E[A-Z]+$/.test(code)) {
@@ -42,5 +47,5 @@ export async function loadKeys(keysFile: string | undefined, io: Io): Promise<Lo
   if (text === undefined || text.trim() === "") {
     throw configError("no keys: FIELDCRYPT_KEYS is not set and no --keys-file was given", NO_KEYS_HINT);
   }
-  return { keyring: loadKeyringFromEnv(io.env), source: "FIELDCRYPT_KEYS" };
+  return { keyring: loadKeyringFromEnv(io.env, options), source: "FIELDCRYPT_KEYS" };
 }

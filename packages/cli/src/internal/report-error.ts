@@ -34,6 +34,10 @@ const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: strin
     exit: EXIT_CONFIG,
     hint: "a key file must be readable by its owner only, like an ssh private key",
   },
+  ERR_INVALID_OPTION: {
+    exit: EXIT_USAGE,
+    hint: "run the command with --help for the accepted values",
+  },
   ERR_INVALID_CONTEXT: {
     exit: EXIT_USAGE,
     hint: "--table, --column, --scope and --row-key take non-empty values of at most 1024 UTF-8 bytes",

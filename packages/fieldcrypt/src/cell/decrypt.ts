@@ -1,6 +1,6 @@
 import { createDecipheriv, type DecipherGCM } from "node:crypto";
 import { DecryptionFailed, InvalidCell, KeyNotFound } from "../errors/index.js";
-import { assertContextObject, type CellContext } from "../internal/context.js";
+import { assertContextObject, type CellContext, contextBytes } from "../internal/context.js";
 import { describeType } from "../internal/describe-type.js";
 import { type FieldCipher, getFieldCipher } from "../internal/field-cipher.js";
 import {
@@ -60,11 +60,11 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
 
   const length = bytes.length;
   const type = bytes[3] as number;
+  const end = length - TAG_BYTES;
   let field: FieldCipher;
-  const last = lastField;
+  const last = lastFields.get(keyring);
   if (
     last !== undefined &&
-    last.keyring === keyring &&
     last.table === context.table &&
     last.column === context.column &&
     sameHeader(bytes, last.field.header)
@@ -72,8 +72,10 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
     // Same key, algorithm and field as the previous cell (the common case: a column over many rows).
     field = last.field;
     if (type < 1 || type > MAX_TYPE_ID) throw malformed(bytes);
+    const start = field.header.length + field.algorithm.nonceBytes;
+    if (end < start || end - start > MAX_PLAINTEXT_BYTES) throw malformed(bytes);
   } else {
-    // Header checks in the same order as parseHeader, which runs only to report a malformed cell.
+    // The checks of parseHeader, in its order; it runs only to describe a malformed cell.
     const kidLength = bytes[4] as number;
     const algorithm = algorithmById(bytes[2] as number);
     if (
@@ -88,17 +90,20 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
     ) {
       throw malformed(bytes);
     }
+    const start = FIXED_HEADER_BYTES + kidLength + algorithm.nonceBytes;
+    if (end < start || end - start > MAX_PLAINTEXT_BYTES) throw malformed(bytes);
     const key = findKeyByIdBytes(keyring, bytes, FIXED_HEADER_BYTES, kidLength);
     if (key === undefined) throw new KeyNotFound(parseHeader(bytes).keyId);
     field = getFieldCipher(key, algorithm, context.table, context.column);
-    lastField = { keyring, table: context.table, column: context.column, field };
+    lastFields.set(keyring, { table: context.table, column: context.column, field });
   }
   const h = field.header.length;
   const start = h + field.algorithm.nonceBytes;
-  const end = length - TAG_BYTES;
-  if (end < start || end - start > MAX_PLAINTEXT_BYTES) throw malformed(bytes);
   // A scoped key opens only its own scope's cells (the AAD would refuse too; this is the fast path).
-  if (field.keyScope !== undefined && field.keyScope !== context.scope) throw new DecryptionFailed();
+  if (field.keyScope !== undefined && field.keyScope !== context.scope) {
+    if (context.scope !== undefined) contextBytes(context.scope, "scope"); // a malformed scope says so
+    throw new DecryptionFailed();
+  }
   const aad = field.aad(context.scope, type, context.rowKey);
 
   let decipher: DecipherGCM;
@@ -128,8 +133,11 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
   return decodeValue(type, payload);
 }
 
-/** The field of the previous decrypt; keyrings are immutable, so it stays valid for its keyring. */
-let lastField: { keyring: Keyring; table: string; column: string; field: FieldCipher } | undefined;
+/**
+ * The field of each keyring's previous decrypt. Keyrings are immutable, so an entry stays valid;
+ * it lives only as long as its keyring (derived subkeys are not kept alive by this cache).
+ */
+const lastFields = new WeakMap<Keyring, { table: string; column: string; field: FieldCipher }>();
 
 /** True when `bytes` starts with `header` in every byte but the value type (byte 3). */
 function sameHeader(bytes: Buffer, header: Buffer): boolean {

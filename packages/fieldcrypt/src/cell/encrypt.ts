@@ -1,5 +1,5 @@
 import { createCipheriv } from "node:crypto";
-import { UnsupportedAlgorithm, UnsupportedValue, ValueTooLarge } from "../errors/index.js";
+import { InvalidOption, UnsupportedAlgorithm, UnsupportedValue, ValueTooLarge } from "../errors/index.js";
 import { assertContextObject, type CellContext } from "../internal/context.js";
 import { getFieldCipher } from "../internal/field-cipher.js";
 import {
@@ -27,7 +27,7 @@ export interface EncryptOptions {
 function resolveAlgorithm(name: AlgorithmName | undefined): AlgorithmInfo {
   if (name === undefined || name === "XAES-256-GCM") return XAES_256_GCM;
   if (name === "AES-256-GCM") return AES_256_GCM;
-  throw new UnsupportedAlgorithm(`unknown algorithm (expected "XAES-256-GCM" or "AES-256-GCM")`);
+  throw new UnsupportedAlgorithm(`options.algorithm must be "XAES-256-GCM" or "AES-256-GCM"`);
 }
 
 /**
@@ -128,5 +128,8 @@ export function encryptWithNonce(
   ciphertext.copy(cell, start);
   cipher.final();
   cipher.getAuthTag().copy(cell, start + payloadBytes);
-  return options?.form === "binary" ? cell : encodeTextCell(cell);
+  const form = options?.form;
+  if (form === undefined || form === "text") return encodeTextCell(cell);
+  if (form === "binary") return cell;
+  throw new InvalidOption(`options.form must be "text" or "binary"`);
 }

@@ -21,7 +21,8 @@ export interface CellInfo {
 
 /**
  * Reads a cell's header (version, algorithm, key id, value type, sizes) without any key.
- * Throws `ERR_INVALID_CELL` for anything that is not a well-formed cell. Does not authenticate
+ * Throws `ERR_INVALID_CELL` for anything that is not a well-formed cell (`ERR_VALUE_TOO_LARGE` for
+ * one over the size limit). Does not authenticate
  * the cell: only {@link decrypt} does. Exported from `fieldcrypt/cell`.
  *
  * @example

@@ -23,7 +23,8 @@ export type ErrorCode =
   | "ERR_INVALID_CONTEXT"
   | "ERR_UNSUPPORTED_VALUE"
   | "ERR_VALUE_TOO_LARGE"
-  | "ERR_UNSUPPORTED_ALGORITHM";
+  | "ERR_UNSUPPORTED_ALGORITHM"
+  | "ERR_INVALID_OPTION";
 
 /**
  * Base class of every fieldcrypt error.
@@ -154,5 +155,12 @@ export class ValueTooLarge extends FieldcryptError {
 export class UnsupportedAlgorithm extends FieldcryptError {
   constructor(message: string) {
     super("ERR_UNSUPPORTED_ALGORITHM", message);
+  }
+}
+
+/** An option passed to a fieldcrypt function has a value it does not accept. */
+export class InvalidOption extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_INVALID_OPTION", message);
   }
 }

@@ -64,7 +64,15 @@ export function lengthPrefixed(parts: readonly Buffer[]): Buffer {
 
 function rowKeyPartBytes(part: unknown, index: number): Buffer {
   if (typeof part === "string") return contextBytes(part, `rowKey[${index}]`);
-  if (typeof part === "bigint") return Buffer.from(part.toString(), "latin1");
+  if (typeof part === "bigint") {
+    const digits = Buffer.from(part.toString(), "latin1");
+    if (digits.length > MAX_CONTEXT_BYTES) {
+      throw new InvalidContext(
+        `context.rowKey[${index}] must be at most ${MAX_CONTEXT_BYTES} UTF-8 bytes (got ${digits.length})`,
+      );
+    }
+    return digits;
+  }
   if (typeof part === "number" && Number.isSafeInteger(part)) return Buffer.from(String(part), "latin1");
   throw new InvalidContext(
     `context.rowKey[${index}] must be a string, a bigint or a safe integer (got ${describeType(part)})`,

@@ -7,9 +7,10 @@
  * associated data per (scope, value type) for cells without a row key, so that the per-cell path
  * allocates nothing it can avoid.
  */
-import { createSecretKey, hkdfSync, type KeyObject } from "node:crypto";
+import { createSecretKey, type KeyObject } from "node:crypto";
 import { contextBytes, encodeRowKey, lengthPrefixed } from "./context.js";
 import { ALG_XAES_256_GCM, type AlgorithmInfo, MAGIC, MAX_TYPE_ID, VERSION } from "./format.js";
+import { hkdfSha256 } from "./hkdf.js";
 import { getKeyMaterial } from "./key-material.js";
 import { XaesKey } from "./xaes-256-gcm.js";
 
@@ -49,7 +50,7 @@ export class FieldCipher {
     this.keyScope = keyScope;
     const kid = Buffer.from(keyId, "latin1");
     this.header = Buffer.concat([Buffer.of(MAGIC, VERSION, algorithm.id, 0, kid.length), kid]);
-    const subkey = Buffer.from(hkdfSync("sha256", material, EMPTY, fieldKeyInfo(algorithm.id, table, column), 32));
+    const subkey = hkdfSha256(material, EMPTY, fieldKeyInfo(algorithm.id, table, column), 32);
     if (algorithm.id === ALG_XAES_256_GCM) {
       this.xaes = new XaesKey(subkey);
       this.gcmKey = undefined;

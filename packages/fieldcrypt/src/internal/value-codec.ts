@@ -5,6 +5,7 @@
  *   number  IEEE-754 f64 BE    bigint  decimal ASCII     boolean  0x00 | 0x01
  *   date    i64 BE milliseconds since the Unix epoch
  */
+import { isUtf8 } from "node:buffer";
 import { InvalidCell, UnsupportedValue } from "../errors/index.js";
 import { describeType } from "./describe-type.js";
 import { TYPE_BIGINT, TYPE_BOOLEAN, TYPE_BYTES, TYPE_DATE, TYPE_JSON, TYPE_NUMBER, TYPE_STRING } from "./format.js";
@@ -84,15 +85,22 @@ function jsonText(value: unknown): string {
 export function decodeValue(type: number, payload: Buffer): CellValue {
   switch (type) {
     case TYPE_STRING:
+      if (!isUtf8(payload)) throw new InvalidCell("string payload is not well-formed UTF-8");
       return payload.toString(); // UTF-8; the no-argument call is node's fast path
     case TYPE_BYTES:
       return payload;
-    case TYPE_JSON:
+    case TYPE_JSON: {
+      let value: unknown;
       try {
-        return JSON.parse(payload.toString("utf8")) as CellValue;
+        value = isUtf8(payload) ? JSON.parse(payload.toString()) : undefined;
       } catch {
-        throw new InvalidCell("cell payload is not valid JSON");
+        // A JSON.parse message quotes the text: never chain it.
       }
+      // Encoders write json only for objects and arrays (other values have types of their own).
+      if (typeof value !== "object" || value === null)
+        throw new InvalidCell("json payload is not a JSON object or array");
+      return value as CellValue;
+    }
     case TYPE_NUMBER:
       if (payload.length !== 8) throw new InvalidCell("number payload must be 8 bytes");
       return payload.readDoubleBE(0);

@@ -10,7 +10,12 @@ import { createKeyring, type Keyring, type KeyringEntry } from "./keyring.js";
  * that key is the primary. Messages name entries by position and never quote them, because a
  * mistyped entry may be a secret.
  */
-function parseKeyringText(text: string, source: string, primaryFromEnv: string | undefined): Keyring {
+function parseKeyringText(
+  text: string,
+  source: string,
+  primaryFromEnv: string | undefined,
+  requirePrimary: boolean,
+): Keyring {
   const entries: { id: string; secret: string }[] = [];
   let primary: string | undefined;
   const tokens = text.split(/[\s,]+/).filter((t) => t.length > 0);
@@ -41,14 +46,23 @@ function parseKeyringText(text: string, source: string, primaryFromEnv: string |
     primary = primaryFromEnv;
   }
   if (primary === undefined) {
-    if (entries.length > 1) throw new NoPrimaryKey(undefined);
-    primary = entries[0]?.id;
+    if (entries.length === 1) primary = entries[0]?.id;
+    else if (requirePrimary) throw new NoPrimaryKey(undefined);
   }
-  if (!entries.some((e) => e.id === primary)) {
+  if (primary !== undefined && !entries.some((e) => e.id === primary)) {
     throw new InvalidKeyring(`the primary key id is not among the keys of ${source}`);
   }
   // createKeyring's key-string errors name the key id, which is safe: ids were validated above.
   return createKeyring(entries.map((e): KeyringEntry => ({ id: e.id, secret: e.secret, primary: e.id === primary })));
+}
+
+/** Options of {@link loadKeyringFromEnv} and {@link loadKeyringFile}. */
+export interface LoadKeyringOptions {
+  /**
+   * Refuse several keys with no primary named (default `true`). Pass `false` for a decrypt-only
+   * keyring, e.g. an auditor's tool; encrypting with it then fails with `ERR_NO_PRIMARY_KEY`.
+   */
+  readonly requirePrimary?: boolean | undefined;
 }
 
 /** Environment variables read by {@link loadKeyringFromEnv}. */
@@ -69,12 +83,12 @@ export interface KeyringEnv {
  * const keyring = loadKeyringFromEnv();
  * ```
  */
-export function loadKeyringFromEnv(env: KeyringEnv = process.env): Keyring {
+export function loadKeyringFromEnv(env: KeyringEnv = process.env, options?: LoadKeyringOptions): Keyring {
   const text = env.FIELDCRYPT_KEYS;
   if (text === undefined || text.trim() === "") {
     throw new InvalidKeyring("FIELDCRYPT_KEYS is not set (expected id=FIELDCRYPT-SECRET-KEY-1-… entries)");
   }
-  return parseKeyringText(text, "FIELDCRYPT_KEYS", env.FIELDCRYPT_PRIMARY_KEY);
+  return parseKeyringText(text, "FIELDCRYPT_KEYS", env.FIELDCRYPT_PRIMARY_KEY, options?.requirePrimary ?? true);
 }
 
 /**
@@ -88,7 +102,7 @@ export function loadKeyringFromEnv(env: KeyringEnv = process.env): Keyring {
  * const keyring = await loadKeyringFile("/run/secrets/fieldcrypt.keys");
  * ```
  */
-export async function loadKeyringFile(path: string): Promise<Keyring> {
+export async function loadKeyringFile(path: string, options?: LoadKeyringOptions): Promise<Keyring> {
   const info = await stat(path);
   if (process.platform !== "win32" && (info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, "0");
@@ -97,5 +111,5 @@ export async function loadKeyringFile(path: string): Promise<Keyring> {
     );
   }
   const text = (await readFile(path, "utf8")).replace(/#[^\n]*/g, "");
-  return parseKeyringText(text, `key file ${path}`, undefined);
+  return parseKeyringText(text, `key file ${path}`, undefined, options?.requirePrimary ?? true);
 }
