@@ -794,13 +794,13 @@ describe("no canary in any error", () => {
   });
 });
 
-describe("defects: canaries that do leak today", () => {
+describe("scopes are never echoed (fixed defects: encrypt validates the context first, NoPrimaryKey names no scope)", () => {
   // Defect: encrypt asks keyring.primary(context.scope) before the scope is validated, and
   // NoPrimaryKey quotes the scope with JSON.stringify (src/keyring/keyring.ts Keyring.primary,
   // src/errors/index.ts NoPrimaryKey, called from src/cell/encrypt.ts before getFieldCipher/aad).
   // With a keyring that has no shared primary, an oversized scope is echoed whole in the message
   // (ERR_NO_PRIMARY_KEY instead of ERR_INVALID_CONTEXT).
-  it.fails("an oversized scope with no shared primary: ERR_INVALID_CONTEXT, scope not echoed", () => {
+  it("an oversized scope with no shared primary: ERR_INVALID_CONTEXT, scope not echoed", () => {
     checkError(
       thrown(() => encrypt(onlyScoped, CANARY_PLAINTEXT, { table: "t", column: "c", scope: hugeScope })),
       "ERR_INVALID_CONTEXT",
@@ -812,7 +812,7 @@ describe("defects: canaries that do leak today", () => {
   // that the keyring has no keys for is a pure context value, yet NoPrimaryKey quotes it in its
   // message ('keyring has no primary key for scope "…"') and carries it in its `scope` field (so
   // inspect and JSON show it too).
-  it.fails("a well-formed scope unknown to a keyring without a shared primary is not echoed", () => {
+  it("a well-formed scope unknown to a keyring without a shared primary is not echoed", () => {
     checkError(
       thrown(() => encrypt(onlyScoped, CANARY_PLAINTEXT, ctx)),
       "ERR_NO_PRIMARY_KEY",
@@ -822,7 +822,7 @@ describe("defects: canaries that do leak today", () => {
 
   // Same path: a non-string scope is serialized into the message (an object's content appears in
   // full), and a bigint scope makes JSON.stringify throw a bare TypeError instead of a fieldcrypt error.
-  it.fails("an object scope with no shared primary: ERR_INVALID_CONTEXT, content not echoed", () => {
+  it("an object scope with no shared primary: ERR_INVALID_CONTEXT, content not echoed", () => {
     checkError(
       thrown(() =>
         encrypt(onlyScoped, CANARY_PLAINTEXT, { table: "t", column: "c", scope: { s: CANARY_SCOPE } as never }),
@@ -832,7 +832,7 @@ describe("defects: canaries that do leak today", () => {
     );
   });
 
-  it.fails("a bigint scope with no shared primary: ERR_INVALID_CONTEXT (not a TypeError)", () => {
+  it("a bigint scope with no shared primary: ERR_INVALID_CONTEXT (not a TypeError)", () => {
     checkError(
       thrown(() => encrypt(onlyScoped, CANARY_PLAINTEXT, { table: "t", column: "c", scope: 5n as never })),
       "ERR_INVALID_CONTEXT",
@@ -858,7 +858,7 @@ describe("defects: canaries that do leak today", () => {
     ],
   ];
   for (const [what, run, expected] of describeTypeLeaks) {
-    it.fails(`${what} with an own "constructor" property: its type is described, its content not echoed`, () => {
+    it(`${what} with an own "constructor" property: its type is described, its content not echoed`, () => {
       checkError(thrown(run), expected, what);
     });
   }

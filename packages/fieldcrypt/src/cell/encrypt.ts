@@ -1,7 +1,7 @@
 import { createCipheriv } from "node:crypto";
 import { InvalidOption, UnsupportedAlgorithm, UnsupportedValue, ValueTooLarge } from "../errors/index.js";
-import { assertContextObject, type CellContext } from "../internal/context.js";
-import { getFieldCipher } from "../internal/field-cipher.js";
+import { assertContextObject, type CellContext, validateContext } from "../internal/context.js";
+import { type FieldCipher, getFieldCipher } from "../internal/field-cipher.js";
 import {
   AES_256_GCM,
   type AlgorithmInfo,
@@ -88,23 +88,37 @@ export function encryptWithNonce(
 ): string | Buffer | null {
   if (value === null) return null;
   assertContextObject(context);
+  const form = options?.form;
+  if (form !== undefined && form !== "text" && form !== "binary") {
+    throw new InvalidOption(`options.form must be "text" or "binary"`);
+  }
   let type: number;
   let payload: Buffer | string;
-  if (typeof value === "string" && value.isWellFormed()) {
-    type = TYPE_STRING;
-    payload = value;
-  } else {
-    if (value === undefined) throw new UnsupportedValue("cannot encrypt undefined (use null for SQL NULL)");
-    [type, payload] = encodeValue(value);
+  let field: FieldCipher;
+  let payloadBytes: number;
+  // The spec's order of errors (context, value, size, key) costs nothing on the per-cell path:
+  // the context is validated in full only when something else is about to be reported.
+  try {
+    if (typeof value === "string" && value.isWellFormed()) {
+      type = TYPE_STRING;
+      payload = value;
+    } else {
+      if (value === undefined) throw new UnsupportedValue("cannot encrypt undefined (use null for SQL NULL)");
+      [type, payload] = encodeValue(value);
+    }
+    payloadBytes = typeof payload === "string" ? Buffer.byteLength(payload, "utf8") : payload.length;
+    if (payloadBytes > MAX_PLAINTEXT_BYTES) {
+      throw new ValueTooLarge(`value is ${payloadBytes} bytes encoded; a cell holds at most ${MAX_PLAINTEXT_BYTES}`);
+    }
+    const algorithm = options?.algorithm === undefined ? XAES_256_GCM : resolveAlgorithm(options.algorithm);
+    field = getFieldCipher(keyring.primary(context.scope), algorithm, context.table, context.column);
+  } catch (error) {
+    validateContext(context);
+    throw error;
   }
-  const algorithm = options?.algorithm === undefined ? XAES_256_GCM : resolveAlgorithm(options.algorithm);
-  const field = getFieldCipher(keyring.primary(context.scope), algorithm, context.table, context.column);
+  const algorithm = field.algorithm;
   const aad = field.aad(context.scope, type, context.rowKey);
 
-  const payloadBytes = typeof payload === "string" ? Buffer.byteLength(payload, "utf8") : payload.length;
-  if (payloadBytes > MAX_PLAINTEXT_BYTES) {
-    throw new ValueTooLarge(`value is ${payloadBytes} bytes encoded; a cell holds at most ${MAX_PLAINTEXT_BYTES}`);
-  }
   const headerBytes = field.header.length;
   const nonceBytes = algorithm.nonceBytes;
   const start = headerBytes + nonceBytes;
@@ -128,8 +142,5 @@ export function encryptWithNonce(
   ciphertext.copy(cell, start);
   cipher.final();
   cipher.getAuthTag().copy(cell, start + payloadBytes);
-  const form = options?.form;
-  if (form === undefined || form === "text") return encodeTextCell(cell);
-  if (form === "binary") return cell;
-  throw new InvalidOption(`options.form must be "text" or "binary"`);
+  return form === "binary" ? cell : encodeTextCell(cell);
 }

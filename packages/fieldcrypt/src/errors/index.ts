@@ -95,17 +95,16 @@ export class KeyNotFound extends FieldcryptError {
   }
 }
 
-/** The keyring has no primary key for the scope being encrypted. */
+/**
+ * The keyring has no primary key for the scope being encrypted. The scope is a context value
+ * (often a tenant id) and is not repeated in the message; the caller knows which one it passed.
+ */
 export class NoPrimaryKey extends FieldcryptError {
-  readonly scope: string | undefined;
-  constructor(scope: string | undefined) {
+  constructor(scoped: boolean) {
     super(
       "ERR_NO_PRIMARY_KEY",
-      scope === undefined
-        ? "keyring has no primary key"
-        : `keyring has no primary key for scope ${JSON.stringify(scope)}`,
+      scoped ? "keyring has keys for this scope but none of them is primary" : "keyring has no primary key",
     );
-    this.scope = scope;
   }
 }
 

@@ -101,3 +101,14 @@ export function assertContextObject(context: unknown): asserts context is CellCo
     );
   }
 }
+
+/**
+ * Validates a whole context (§5 of the spec). The per-cell path validates lazily, on cache misses;
+ * this runs when encrypting fails for another reason, so that an invalid context is reported first.
+ */
+export function validateContext(context: CellContext): void {
+  contextBytes(context.table, "table");
+  contextBytes(context.column, "column");
+  if (context.scope !== undefined) contextBytes(context.scope, "scope");
+  encodeRowKey(context.rowKey);
+}

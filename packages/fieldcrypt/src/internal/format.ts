@@ -124,9 +124,10 @@ for (const [i, c] of [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01
  * Decodes the text form to the binary cell, strictly: the prefix, then unpadded base64url with
  * canonical trailing bits, so that each cell has exactly one text spelling.
  *
- * Node's decoder accepts "+" and "/" as aliases and skips any other character outside the alphabet
- * (including "=" and whitespace). So: refuse "+" and "/", and check the decoded length, which comes
- * out short whenever a character was skipped; then the unused low bits of the last character.
+ * Node's decoder accepts "+" and "/" as aliases, reads non-Latin-1 characters by their low byte, and
+ * skips any other character outside the alphabet (including "=" and whitespace). So: refuse "+",
+ * "/" and non-ASCII, and check the decoded length, which comes out short whenever a character was
+ * skipped; then the unused low bits of the last character.
  */
 export function decodeTextCell(text: string): Buffer {
   if (!text.startsWith(TEXT_PREFIX)) {
@@ -138,7 +139,10 @@ export function decodeTextCell(text: string): Buffer {
   const n = encoded.length;
   if (n > MAX_TEXT_CELL_CHARS) throw new ValueTooLarge(`cell payload exceeds ${MAX_PLAINTEXT_BYTES} bytes`);
   const rem = n & 3;
-  if (rem === 1 || encoded.includes("+") || encoded.includes("/")) throw notBase64url();
+  // Node reads a character above U+00FF by its low byte ("Ł" as "A"): refuse anything but ASCII.
+  if (rem === 1 || encoded.includes("+") || encoded.includes("/") || Buffer.byteLength(encoded, "utf8") !== n) {
+    throw notBase64url();
+  }
   const bytes = Buffer.from(encoded, "base64url");
   if (bytes.length !== (n >> 2) * 3 + (rem === 0 ? 0 : rem - 1)) throw notBase64url();
   if (rem !== 0 && ((B64URL_INDEX[encoded.charCodeAt(n - 1)] as number) & (rem === 2 ? 0x0f : 0x03)) !== 0) {

@@ -100,10 +100,10 @@ export class Keyring {
     if (scope !== undefined && this.#scopesWithKeys.has(scope)) {
       const own = this.#primaryByScope.get(scope);
       if (own !== undefined) return own;
-      throw new NoPrimaryKey(scope);
+      throw new NoPrimaryKey(true);
     }
     if (this.#sharedPrimary !== undefined) return this.#sharedPrimary;
-    throw new NoPrimaryKey(scope);
+    throw new NoPrimaryKey(false);
   }
 
   /** Ids, scopes and states of every key (no material). */

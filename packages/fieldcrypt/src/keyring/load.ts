@@ -47,7 +47,7 @@ function parseKeyringText(
   }
   if (primary === undefined) {
     if (entries.length === 1) primary = entries[0]?.id;
-    else if (requirePrimary) throw new NoPrimaryKey(undefined);
+    else if (requirePrimary) throw new NoPrimaryKey(false);
   }
   if (primary !== undefined && !entries.some((e) => e.id === primary)) {
     throw new InvalidKeyring(`the primary key id is not among the keys of ${source}`);
