@@ -18,7 +18,6 @@ import {
 import { type CellValue, decodeValue } from "../internal/value-codec.js";
 import { findKeyByIdBytes, type Keyring } from "../keyring/keyring.js";
 
-const GCM_OPTIONS = { authTagLength: TAG_BYTES } as const;
 // node:crypto copies the IV and the tag into the cipher context, so one scratch buffer of each
 // serves every call (decrypt is synchronous) and spares two Buffer views per cell.
 const ivScratch = Buffer.allocUnsafe(12);
@@ -110,20 +109,21 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
   if (field.xaes !== undefined) {
     const derived = field.xaes.deriveKey(bytes, h);
     copyInto(ivScratch, bytes, h + 12, 12);
-    decipher = createDecipheriv("aes-256-gcm", derived, ivScratch, GCM_OPTIONS);
+    decipher = createDecipheriv("aes-256-gcm", derived, ivScratch);
   } else {
     copyInto(ivScratch, bytes, h, 12);
     decipher = createDecipheriv(
       "aes-256-gcm",
       field.gcmKey as NonNullable<typeof field.gcmKey>,
       ivScratch,
-      GCM_OPTIONS,
     );
   }
   decipher.setAAD(aad);
+  // Always exactly 16 tag bytes: a shorter tag can never reach setAuthTag, so the optional
+  // authTagLength option (which costs an option parse per cell) adds nothing.
   copyInto(tagScratch, bytes, end, TAG_BYTES);
   decipher.setAuthTag(tagScratch);
-  const payload = decipher.update(bytes.subarray(start, end));
+  const payload = decipher.update(new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start));
   try {
     decipher.final();
   } catch {

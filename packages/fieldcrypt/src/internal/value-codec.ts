@@ -84,9 +84,12 @@ function jsonText(value: unknown): string {
 /** Decodes an authenticated payload. A malformed payload means a faulty producer: InvalidCell. */
 export function decodeValue(type: number, payload: Buffer): CellValue {
   switch (type) {
-    case TYPE_STRING:
-      if (!isUtf8(payload)) throw new InvalidCell("string payload is not well-formed UTF-8");
-      return payload.toString(); // UTF-8; the no-argument call is node's fast path
+    case TYPE_STRING: {
+      const text = payload.toString(); // UTF-8; the no-argument call is node's fast path
+      // Malformed UTF-8 decodes to U+FFFD; only then is the payload validated (a rare, slow path).
+      if (text.includes("\uFFFD") && !isUtf8(payload)) throw new InvalidCell("string payload is not well-formed UTF-8");
+      return text;
+    }
     case TYPE_BYTES:
       return payload;
     case TYPE_JSON: {
