@@ -112,11 +112,7 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
     decipher = createDecipheriv("aes-256-gcm", derived, ivScratch);
   } else {
     copyInto(ivScratch, bytes, h, 12);
-    decipher = createDecipheriv(
-      "aes-256-gcm",
-      field.gcmKey as NonNullable<typeof field.gcmKey>,
-      ivScratch,
-    );
+    decipher = createDecipheriv("aes-256-gcm", field.gcmKey as NonNullable<typeof field.gcmKey>, ivScratch);
   }
   decipher.setAAD(aad);
   // Always exactly 16 tag bytes: a shorter tag can never reach setAuthTag, so the optional
