@@ -9,7 +9,7 @@ import { setKeyMaterial } from "../internal/key-material.js";
  *
  * @example
  * ```ts
- * console.log(keyring.primary()) // Key { id: 'v2', scope: undefined, material: [redacted] }
+ * util.inspect(keyring.primary()) // 'Key { id: "v2", scope: undefined, material: [redacted] }'
  * ```
  */
 export class Key {
