@@ -34,6 +34,18 @@ const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: strin
     exit: EXIT_CONFIG,
     hint: "a key file must be readable by its owner only, like an ssh private key",
   },
+  ERR_NOT_ENCRYPTED: {
+    exit: EXIT_FAILED,
+    hint: "the column still holds plaintext: encrypt it first, or read it in transition mode during the migration",
+  },
+  ERR_ALREADY_ENCRYPTED: {
+    exit: EXIT_FAILED,
+    hint: "pass the plaintext value; a cell is never encrypted twice",
+  },
+  ERR_TYPE_MISMATCH: {
+    exit: EXIT_FAILED,
+    hint: "the value's type differs from the column's declared type",
+  },
   ERR_INVALID_OPTION: {
     exit: EXIT_USAGE,
     hint: "run the command with --help for the accepted values",

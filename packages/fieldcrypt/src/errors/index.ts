@@ -24,7 +24,10 @@ export type ErrorCode =
   | "ERR_UNSUPPORTED_VALUE"
   | "ERR_VALUE_TOO_LARGE"
   | "ERR_UNSUPPORTED_ALGORITHM"
-  | "ERR_INVALID_OPTION";
+  | "ERR_INVALID_OPTION"
+  | "ERR_NOT_ENCRYPTED"
+  | "ERR_ALREADY_ENCRYPTED"
+  | "ERR_TYPE_MISMATCH";
 
 /**
  * Base class of every fieldcrypt error.
@@ -161,5 +164,29 @@ export class UnsupportedAlgorithm extends FieldcryptError {
 export class InvalidOption extends FieldcryptError {
   constructor(message: string) {
     super("ERR_INVALID_OPTION", message);
+  }
+}
+
+/**
+ * A column in strict mode holds a value that is not a fieldcrypt cell (plaintext, or NULL where the
+ * column is declared non-null). Strict mode fails closed; transition mode would return the value.
+ */
+export class NotEncrypted extends FieldcryptError {
+  constructor(field: string) {
+    super("ERR_NOT_ENCRYPTED", `${field} holds a value that is not a fieldcrypt cell (strict mode)`);
+  }
+}
+
+/** A value handed to an encrypted column is already a fieldcrypt cell: it is never encrypted twice. */
+export class AlreadyEncrypted extends FieldcryptError {
+  constructor(field: string) {
+    super("ERR_ALREADY_ENCRYPTED", `${field} was given a fieldcrypt cell to encrypt; a cell is never encrypted twice`);
+  }
+}
+
+/** A value (or a decrypted cell) has another type than the column declares. Types are named, values never. */
+export class TypeMismatch extends FieldcryptError {
+  constructor(field: string, expected: string, got: string) {
+    super("ERR_TYPE_MISMATCH", `${field} is declared ${expected} but holds a ${got}`);
   }
 }

@@ -1,0 +1,134 @@
+/**
+ * One encrypted column, as ORM adapters see it: `fieldcrypt/column`.
+ *
+ * Wraps {@link encrypt}/{@link decrypt} with what a column needs beyond a cell: a declared value
+ * type, the storage form, a mode for migrations, and the guard that a cell is never encrypted twice.
+ * Adapters (Drizzle, Prisma, Kysely, TypeORM, node-postgres) are thin layers over this.
+ *
+ * @module
+ */
+import { decrypt } from "../cell/decrypt.js";
+import { encrypt } from "../cell/encrypt.js";
+import { isCell } from "../cell/inspect.js";
+import { AlreadyEncrypted, NotEncrypted, TypeMismatch, UnsupportedValue } from "../errors/index.js";
+import { contextBytes, type RowKey } from "../internal/context.js";
+import { describeType } from "../internal/describe-type.js";
+import type { AlgorithmName, ValueTypeName } from "../internal/format.js";
+import type { CellValue } from "../internal/value-codec.js";
+import type { Keyring } from "../keyring/keyring.js";
+
+/** How a column reads values that are not cells. */
+export type ColumnMode =
+  /** A stored value that is not a cell is an error (`ERR_NOT_ENCRYPTED`): fail closed. The default. */
+  | "strict"
+  /** During a migration: a stored value that is not a cell is returned as it is. Writes always encrypt. */
+  | "transition";
+
+/** Options of {@link encryptedColumn}. */
+export interface EncryptedColumnOptions {
+  /** Table name bound into every cell (use the same string everywhere: adapters, jobs, CLI). */
+  readonly table: string;
+  /** Column name bound into every cell. */
+  readonly column: string;
+  /** The value type the column holds; writes and reads of another type fail (`ERR_TYPE_MISMATCH`). */
+  readonly type?: ValueTypeName | undefined;
+  /** `"text"` (default) for `text` columns, `"binary"` for `bytea`. */
+  readonly form?: "text" | "binary" | undefined;
+  /** `"strict"` (default) or `"transition"`. */
+  readonly mode?: ColumnMode | undefined;
+  /** `"XAES-256-GCM"` (default) or `"AES-256-GCM"`. */
+  readonly algorithm?: AlgorithmName | undefined;
+}
+
+/** What an adapter knows about the row at hand. */
+export interface RowContext {
+  /** The tenant/subject scope of the row. */
+  readonly scope?: string | undefined;
+  /** The row's primary key, when the adapter knows it at both write and read time. */
+  readonly rowKey?: RowKey | undefined;
+}
+
+/** An encrypted column: encrypt values for writes, decrypt stored values for reads. */
+export interface EncryptedColumn {
+  readonly table: string;
+  readonly column: string;
+  readonly type: ValueTypeName | undefined;
+  readonly form: "text" | "binary";
+  readonly mode: ColumnMode;
+  /** A value to store. `null` stays `null`; a cell is refused (`ERR_ALREADY_ENCRYPTED`). */
+  encrypt(value: CellValue | null, row?: RowContext): string | Buffer | null;
+  /** A stored value to read. `null` stays `null`; non-cells per the mode. */
+  decrypt(stored: unknown, row?: RowContext): CellValue | null;
+}
+
+function typeOf(value: unknown): ValueTypeName | undefined {
+  switch (typeof value) {
+    case "string":
+      return "string";
+    case "number":
+      return "number";
+    case "bigint":
+      return "bigint";
+    case "boolean":
+      return "boolean";
+    case "object":
+      if (value instanceof Uint8Array) return "bytes";
+      if (value instanceof Date) return "date";
+      if (value !== null) return "json";
+      return undefined;
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * Describes one encrypted column for adapters. Exported from `fieldcrypt/column`.
+ *
+ * @example
+ * ```ts
+ * import { encryptedColumn } from "fieldcrypt/column";
+ * const note = encryptedColumn(keyring, { table: "clinic_notes", column: "note", type: "string" });
+ * const stored = note.encrypt("BP 120/80", { scope: "clinic-7", rowKey: 42 });
+ * note.decrypt(stored, { scope: "clinic-7", rowKey: 42 }); // "BP 120/80"
+ * ```
+ */
+export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOptions): EncryptedColumn {
+  contextBytes(options.table, "table");
+  contextBytes(options.column, "column");
+  const { table, column, type, algorithm } = options;
+  const form = options.form ?? "text";
+  const mode = options.mode ?? "strict";
+  const field = `${table}.${column}`;
+  const cellOptions = { form, algorithm };
+
+  const checkType = (value: unknown): void => {
+    if (type === undefined) return;
+    const got = typeOf(value);
+    if (got !== type) throw new TypeMismatch(field, type, got ?? describeType(value));
+  };
+
+  return {
+    table,
+    column,
+    type,
+    form,
+    mode,
+    encrypt(value, row) {
+      if (value === null) return null;
+      if (value === undefined) throw new UnsupportedValue(`${field}: cannot encrypt undefined (use null for SQL NULL)`);
+      if (isCell(value)) throw new AlreadyEncrypted(field);
+      checkType(value);
+      return encrypt(keyring, value, { table, column, scope: row?.scope, rowKey: row?.rowKey }, cellOptions);
+    },
+    decrypt(stored, row) {
+      if (stored === null || stored === undefined) return null;
+      if (!isCell(stored)) {
+        if (mode === "transition") return stored as CellValue;
+        throw new NotEncrypted(field);
+      }
+      const value = decrypt(keyring, stored, { table, column, scope: row?.scope, rowKey: row?.rowKey });
+      checkType(value);
+      return value;
+    },
+  };
+}
