@@ -11,3 +11,4 @@ export * from "./column/index.js";
 export * from "./errors/index.js";
 export * from "./keyring/index.js";
 export * from "./scope/index.js";
+export * from "./table/index.js";

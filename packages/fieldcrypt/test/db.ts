@@ -9,6 +9,10 @@ import pg from "pg";
 export interface TestDb {
   /** "pglite" or "server". */
   readonly kind: "pglite" | "server";
+  /** The in-process database, for drivers that take a PGlite instance (kind "pglite"). */
+  readonly pglite: PGlite | undefined;
+  /** A connection string whose search_path is this test's schema (kind "server"). */
+  readonly connectionString: string | undefined;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
 }
@@ -20,6 +24,8 @@ export async function openTestDb(): Promise<TestDb> {
     await db.waitReady;
     return {
       kind: "pglite",
+      pglite: db,
+      connectionString: undefined,
       query: async <T>(sql: string, params?: unknown[]) => (await db.query<T>(sql, params)).rows,
       close: () => db.close(),
     };
@@ -29,8 +35,12 @@ export async function openTestDb(): Promise<TestDb> {
   const schema = `fieldcrypt_test_${randomBytes(6).toString("hex")}`;
   await client.query(`CREATE SCHEMA ${schema}`);
   await client.query(`SET search_path TO ${schema}`);
+  const withSchema = new URL(url);
+  withSchema.searchParams.set("options", `-c search_path=${schema}`);
   return {
     kind: "server",
+    pglite: undefined,
+    connectionString: withSchema.toString(),
     query: async <T>(sql: string, params?: unknown[]) => (await client.query(sql, params as unknown[])).rows as T[],
     close: async () => {
       await client.query(`DROP SCHEMA ${schema} CASCADE`);
