@@ -23,7 +23,7 @@ const row = { scope: "clinic-7", rowKey: 42 };
 
 const notEncrypted = `${FIELD} holds a value that is not a fieldcrypt cell (strict mode)`;
 const alreadyEncrypted = `${FIELD} was given a fieldcrypt cell to encrypt; a cell is never encrypted twice`;
-const mismatch = (declared: string, got: string) => `${FIELD} is declared ${declared} but holds a ${got}`;
+const mismatch = (declared: string, got: string) => `${FIELD} is declared ${declared} but the value is of type ${got}`;
 
 function column(options: Partial<Parameters<typeof encryptedColumn>[1]> = {}): EncryptedColumn {
   return encryptedColumn(keyring, { table: TABLE, column: COLUMN, ...options });
@@ -170,13 +170,20 @@ describe("encryptedColumn: modes", () => {
   const plaintexts: [string, unknown][] = [
     ["a plaintext string", "alice@example.com"],
     ["the empty string", ""],
-    ["a string that starts like a text cell", "fc1.not-a-cell"],
     ["plaintext bytes", Buffer.from("alice@example.com")],
     ["a plaintext Uint8Array", new Uint8Array([1, 2, 3])],
     ["a number", 42],
     ["a boolean", false],
     ["an object", { email: "alice@example.com" }],
   ];
+
+  it("a damaged cell is never taken for plaintext: ERR_INVALID_CELL in both modes", () => {
+    for (const mode of ["strict", "transition"] as const) {
+      const c = column({ type: "string", mode });
+      expectThrows(() => c.decrypt("fc1.not-a-cell", row), "ERR_INVALID_CELL");
+      expectThrows(() => c.decrypt(Buffer.from([0xfc, 1, 9]), row), "ERR_INVALID_CELL");
+    }
+  });
 
   for (const form of FORMS) {
     for (const [what, plaintext] of plaintexts) {

@@ -52,13 +52,13 @@ const INFO_LABEL = Buffer.from("fieldcrypt-v1-blind-index", "latin1");
 const PREFIX = "bi1:";
 const EMPTY = Buffer.alloc(0);
 
-const BUILT_IN: Record<string, (value: string) => string> = {
-  trim: (v) => v.trim(),
-  lowercase: (v) => v.toLowerCase(),
-  "collapse-whitespace": (v) => v.replace(/\s+/g, " "),
-  nfc: (v) => v.normalize("NFC"),
-  nfkc: (v) => v.normalize("NFKC"),
-};
+const BUILT_IN = new Map<string, (value: string) => string>([
+  ["trim", (v) => v.trim()],
+  ["lowercase", (v) => v.toLowerCase()],
+  ["collapse-whitespace", (v) => v.replace(/\s+/g, " ")],
+  ["nfc", (v) => v.normalize("NFC")],
+  ["nfkc", (v) => v.normalize("NFKC")],
+]);
 
 /**
  * Creates a blind index for one encrypted column. Exported from `fieldcrypt/blind-index`.
@@ -80,11 +80,13 @@ export function createBlindIndex(keyring: Keyring, options: BlindIndexOptions): 
   if (!Number.isInteger(bytes) || bytes < 4 || bytes > 32) {
     throw new InvalidOption("blind index bytes must be an integer from 4 to 32");
   }
-  const steps = (options.normalize ?? ["nfc"]).map((step) => {
-    if (typeof step === "function") return step;
-    const fn = BUILT_IN[step];
+  const normalize = options.normalize ?? ["nfc"];
+  if (!Array.isArray(normalize)) throw new InvalidOption("blind index normalize must be an array of normalizers");
+  const steps = normalize.map((step: unknown) => {
+    if (typeof step === "function") return step as (value: string) => string;
+    const fn = typeof step === "string" ? BUILT_IN.get(step) : undefined;
     if (fn === undefined) {
-      throw new InvalidOption(`unknown normalizer (expected ${Object.keys(BUILT_IN).join(", ")} or a function)`);
+      throw new InvalidOption(`unknown normalizer (expected ${[...BUILT_IN.keys()].join(", ")} or a function)`);
     }
     return fn;
   });
@@ -108,13 +110,17 @@ export function createBlindIndex(keyring: Keyring, options: BlindIndexOptions): 
     if (typeof value !== "string") {
       throw new UnsupportedValue(`a blind index takes a string (got ${describeType(value)})`);
     }
-    let normalized = value;
-    for (const step of steps) normalized = step(normalized);
-    if (typeof normalized !== "string" || !normalized.isWellFormed()) {
-      throw new UnsupportedValue("a normalizer returned something other than a well-formed string");
+    if (!value.isWellFormed())
+      throw new UnsupportedValue("a blind index value must be well-formed UTF-16 (lone surrogate)");
+    let normalized: unknown = value;
+    for (const step of steps) {
+      normalized = step(normalized as string);
+      if (typeof normalized !== "string" || !normalized.isWellFormed()) {
+        throw new UnsupportedValue("a normalizer returned something other than a well-formed string");
+      }
     }
     const scopeBytes = scope === undefined ? EMPTY : contextBytes(scope, "scope");
-    return Buffer.concat([lengthPrefixed([scopeBytes]), Buffer.from(normalized, "utf8")]);
+    return Buffer.concat([lengthPrefixed([scopeBytes]), Buffer.from(normalized as string, "utf8")]);
   };
 
   const mac = (key: Key, input: Buffer): string =>

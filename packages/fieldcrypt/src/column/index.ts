@@ -7,13 +7,13 @@
  *
  * @module
  */
-import { decrypt } from "../cell/decrypt.js";
+import { type Cell, decrypt } from "../cell/decrypt.js";
 import { encrypt } from "../cell/encrypt.js";
 import { isCell } from "../cell/inspect.js";
-import { AlreadyEncrypted, NotEncrypted, TypeMismatch, UnsupportedValue } from "../errors/index.js";
+import { AlreadyEncrypted, InvalidOption, NotEncrypted, TypeMismatch, UnsupportedValue } from "../errors/index.js";
 import { contextBytes, type RowKey } from "../internal/context.js";
 import { describeType } from "../internal/describe-type.js";
-import type { AlgorithmName, ValueTypeName } from "../internal/format.js";
+import { type AlgorithmName, MAGIC, TEXT_PREFIX, TYPE_NAMES, type ValueTypeName } from "../internal/format.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
 
@@ -74,12 +74,25 @@ function typeOf(value: unknown): ValueTypeName | undefined {
     case "object":
       if (value instanceof Uint8Array) return "bytes";
       if (value instanceof Date) return "date";
-      if (value !== null) return "json";
+      if (value !== null && (Array.isArray(value) || isPlainObject(value))) return "json";
       return undefined;
     default:
       return undefined;
   }
 }
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/** True for values that claim to be cells by their first bytes, well-formed or not. */
+function looksLikeCell(value: unknown): boolean {
+  if (typeof value === "string") return value.startsWith(TEXT_PREFIX);
+  return value instanceof Uint8Array && value[0] === MAGIC;
+}
+
+const VALUE_TYPES: readonly (ValueTypeName | undefined)[] = [undefined, ...TYPE_NAMES];
 
 /**
  * Describes one encrypted column for adapters. Exported from `fieldcrypt/column`.
@@ -98,6 +111,14 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
   const { table, column, type, algorithm } = options;
   const form = options.form ?? "text";
   const mode = options.mode ?? "strict";
+  if (form !== "text" && form !== "binary")
+    throw new InvalidOption(`${options.table}.${options.column}: form must be "text" or "binary"`);
+  if (mode !== "strict" && mode !== "transition") {
+    throw new InvalidOption(`${options.table}.${options.column}: mode must be "strict" or "transition"`);
+  }
+  if (!VALUE_TYPES.includes(options.type)) {
+    throw new InvalidOption(`${options.table}.${options.column}: type must be one of ${TYPE_NAMES.join(", ")}`);
+  }
   const field = `${table}.${column}`;
   const cellOptions = { form, algorithm };
 
@@ -122,11 +143,13 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
     },
     decrypt(stored, row) {
       if (stored === null || stored === undefined) return null;
-      if (!isCell(stored)) {
+      // In transition mode plaintext passes through, but a damaged cell must not pass as plaintext:
+      // anything that starts like a cell is decrypted (and fails with its precise error).
+      if (!looksLikeCell(stored)) {
         if (mode === "transition") return stored as CellValue;
         throw new NotEncrypted(field);
       }
-      const value = decrypt(keyring, stored, { table, column, scope: row?.scope, rowKey: row?.rowKey });
+      const value = decrypt(keyring, stored as Cell, { table, column, scope: row?.scope, rowKey: row?.rowKey });
       checkType(value);
       return value;
     },

@@ -187,6 +187,6 @@ export class AlreadyEncrypted extends FieldcryptError {
 /** A value (or a decrypted cell) has another type than the column declares. Types are named, values never. */
 export class TypeMismatch extends FieldcryptError {
   constructor(field: string, expected: string, got: string) {
-    super("ERR_TYPE_MISMATCH", `${field} is declared ${expected} but holds a ${got}`);
+    super("ERR_TYPE_MISMATCH", `${field} is declared ${expected} but the value is of type ${got}`);
   }
 }
