@@ -110,14 +110,22 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
   ): string | undefined => {
     if (context?.scope !== undefined) return context.scope;
     if (scopeSource === undefined) return undefined;
-    if ("current" in scopeSource) return scopeSource.current();
+    // A table that has a scope never writes or reads an unscoped cell: that cell would open for
+    // every tenant. Missing scopes fail closed.
+    if ("current" in scopeSource) {
+      const current = scopeSource.current();
+      if (current === undefined) {
+        throw new InvalidContext(`${table}: no current scope (run inside scopes.run(tenant, …) or pass a scope)`);
+      }
+      return current;
+    }
     const value = row[scopeSource.column];
-    if (value === undefined) {
+    if (value === undefined || value === null) {
       throw new InvalidContext(
         `${table}: the row lacks its scope column ${scopeSource.column} (select it, or pass a scope)`,
       );
     }
-    return value === null ? undefined : String(value);
+    return String(value);
   };
 
   const rowContext = (row: Record<string, unknown>, context?: { readonly scope?: string | undefined }): RowContext => {
@@ -169,9 +177,10 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
     searchValues(column, value, context) {
       const bidx = blindIndexes.get(column);
       if (bidx === undefined) throw new InvalidOption(`${table}.${column} has no blind index`);
-      const scope =
-        context?.scope ?? (scopeSource !== undefined && "current" in scopeSource ? scopeSource.current() : undefined);
-      return bidx.index.candidates(value, scope);
+      if (scopeSource !== undefined && context?.scope === undefined && !("current" in scopeSource)) {
+        throw new InvalidContext(`${table}: searching ${column} needs the row's scope (pass { scope })`);
+      }
+      return bidx.index.candidates(value, scopeOf({}, context));
     },
   };
 }
