@@ -34,6 +34,18 @@ describe("package shape", () => {
     ]);
     expect(Object.keys(insecure)).toEqual(["exportInsecureKeyBytes"]);
     expect(typeof errors.isFieldcryptError).toBe("function");
+    // Concept and integration subpaths resolve by name from the built package.
+    const subpaths = {
+      "fieldcrypt/table": await import("fieldcrypt/table"),
+      "fieldcrypt/column": await import("fieldcrypt/column"),
+      "fieldcrypt/blind-index": await import("fieldcrypt/blind-index"),
+      "fieldcrypt/scope": await import("fieldcrypt/scope"),
+      "fieldcrypt/pg": await import("fieldcrypt/pg"),
+      "fieldcrypt/drizzle": await import("fieldcrypt/drizzle"),
+      "fieldcrypt/kysely": await import("fieldcrypt/kysely"),
+      "fieldcrypt/typeorm": await import("fieldcrypt/typeorm"),
+    };
+    for (const [name, module] of Object.entries(subpaths)) expect(Object.keys(module).length, name).toBeGreaterThan(0);
     // The root re-exports the concepts, but not the insecure export.
     for (const name of [...Object.keys(cell), ...Object.keys(keyring), ...Object.keys(errors)]) {
       expect(root).toHaveProperty(name);
