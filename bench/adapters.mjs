@@ -79,7 +79,9 @@ async function insertAll(db, table, rows) {
 }
 
 const db = await openDb();
-console.log(`adapter overhead on ${db.kind}, node ${process.version}; ${ROWS} rows × 3 encrypted columns; median of ${ROUNDS} rounds`);
+console.log(
+  `adapter overhead on ${db.kind}, node ${process.version}; ${ROWS} rows × 3 encrypted columns; median of ${ROUNDS} rounds`,
+);
 const rows = sampleRows(ROWS);
 const results = [];
 
@@ -96,7 +98,15 @@ const results = [];
     await db.query("CREATE TABLE notes_plain (id int PRIMARY KEY, tenant text, title text, body text, author text)");
     await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text, title text, body text, author text)");
     plain.push(await time(() => insertAll(db, "notes_plain", rows)));
-    enc.push(await time(() => insertAll(db, "notes", rows.map((row) => notes.encryptRow(row)))));
+    enc.push(
+      await time(() =>
+        insertAll(
+          db,
+          "notes",
+          rows.map((row) => notes.encryptRow(row)),
+        ),
+      ),
+    );
     let stored;
     selPlain.push(await time(async () => (await db.query("SELECT * FROM notes_plain")).rows));
     selEnc.push(
@@ -123,8 +133,12 @@ for (const r of results) {
   const [ip, ie, sp, se, b] = [r.plain, r.enc, r.selPlain, r.selEnc, r.bare].map(median);
   const budget = sp + 1.3 * b;
   console.log(`\n${r.adapter}`);
-  console.log(`  insert  plaintext ${ip.toFixed(1)} ms   encrypted ${ie.toFixed(1)} ms   ratio ${(ie / ip).toFixed(2)}×`);
-  console.log(`  select  plaintext ${sp.toFixed(1)} ms   decrypted ${se.toFixed(1)} ms   ratio ${(se / sp).toFixed(2)}×`);
+  console.log(
+    `  insert  plaintext ${ip.toFixed(1)} ms   encrypted ${ie.toFixed(1)} ms   ratio ${(ie / ip).toFixed(2)}×`,
+  );
+  console.log(
+    `  select  plaintext ${sp.toFixed(1)} ms   decrypted ${se.toFixed(1)} ms   ratio ${(se / sp).toFixed(2)}×`,
+  );
   console.log(`  bare core decrypt of the same ${ROWS * 3} cells: ${b.toFixed(1)} ms`);
   console.log(
     `  target: select+decrypt ${se.toFixed(1)} ms ≤ plaintext select + 1.3 × bare decrypt = ${budget.toFixed(1)} ms → ${se <= budget ? "met" : "NOT met"} (adapter adds ${(((se - sp) / b - 1) * 100).toFixed(0)}% over the bare decrypts)`,
@@ -152,7 +166,10 @@ for (const r of results) {
       sealed.map((r) => r.email),
       sealed.map((r) => r.email_bidx),
     ]);
-    await db.query("INSERT INTO people_plain SELECT * FROM unnest($1::int[], $2::text[])", [slice, slice.map((id) => emails[id - 1])]);
+    await db.query("INSERT INTO people_plain SELECT * FROM unnest($1::int[], $2::text[])", [
+      slice,
+      slice.map((id) => emails[id - 1]),
+    ]);
   }
   await db.query("CREATE INDEX people_email_bidx ON people (email_bidx)");
   await db.query("CREATE INDEX people_plain_email ON people_plain (email)");
@@ -187,8 +204,12 @@ for (const r of results) {
   const b = median(lookupBlind) / targets.length;
   console.log(`\nblind-index lookup at ${SEARCH_ROWS} rows (per lookup, median of ${ROUNDS} × ${targets.length})`);
   console.log(`  plaintext indexed lookup      ${(p * 1000).toFixed(0)} µs`);
-  console.log(`  blind-index lookup + decrypt  ${(b * 1000).toFixed(0)} µs   ratio ${(b / p).toFixed(2)}× (target ≤ 2×)`);
-  console.log(`  scan-and-decrypt (one lookup) ${scan.toFixed(0)} ms   = ${(scan / b).toFixed(0)}× the blind-index lookup`);
+  console.log(
+    `  blind-index lookup + decrypt  ${(b * 1000).toFixed(0)} µs   ratio ${(b / p).toFixed(2)}× (target ≤ 2×)`,
+  );
+  console.log(
+    `  scan-and-decrypt (one lookup) ${scan.toFixed(0)} ms   = ${(scan / b).toFixed(0)}× the blind-index lookup`,
+  );
 }
 
 await db.close();
