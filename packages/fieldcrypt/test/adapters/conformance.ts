@@ -4,6 +4,7 @@
  * ORM the way an app would — and calls `runConformance`. Every test checks both what the ORM returns
  * (plaintext) and the raw row on disk (a cell, never the plaintext), read with plain SQL.
  */
+import { inspect } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../../src/cell/index.js";
 import type { ColumnMode } from "../../src/column/index.js";
@@ -371,6 +372,42 @@ export function runConformance(factory: DriverFactory): void {
         as("clinic-7", () => driver.insert(samplePatient("clinic-7", { name: cell }))),
         "ERR_ALREADY_ENCRYPTED",
       );
+    });
+
+    it("an ORM query error never shows the plaintext (the driver only ever had cells)", async () => {
+      const patient = samplePatient("clinic-7", { name: "CANARY-NAME-9c41e", email: "canary.9c41e@example.org" });
+      await as("clinic-7", () => driver.insert(patient));
+      let caught: unknown;
+      try {
+        await as("clinic-7", () => driver.insertMany([{ ...patient }])); // duplicate primary key (a plain INSERT)
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, "a duplicate insert must fail").toBeDefined();
+      const seen = [
+        String(caught),
+        (caught as Error).stack ?? "",
+        inspect(caught, { depth: 8, showHidden: true }),
+        JSON.stringify(caught, (_k, v) => (typeof v === "bigint" ? v.toString() : v)) ?? "",
+      ].join("\n");
+      expect(seen).not.toContain("CANARY-NAME-9c41e");
+      expect(seen).not.toContain("canary.9c41e");
+    });
+
+    it("a unique index on the blind-index column refuses an equal value in the same clinic", async () => {
+      await db.query("CREATE UNIQUE INDEX IF NOT EXISTS patients_email_unique ON patients (clinic_id, email_bidx)");
+      try {
+        const first = samplePatient("clinic-7", { email: "Unique.Person@example.org" });
+        await as("clinic-7", () => driver.insert(first));
+        const twin = samplePatient("clinic-7", { email: "  unique.person@EXAMPLE.org" });
+        await expect(as("clinic-7", () => driver.insert(twin))).rejects.toBeDefined();
+        expect(await as("clinic-7", () => driver.findById(twin.id))).toBeNull();
+        const elsewhere = samplePatient("clinic-9", { email: "unique.person@example.org" });
+        await as("clinic-9", () => driver.insert(elsewhere));
+        expectSamePatient(await as("clinic-9", () => driver.findById(elsewhere.id)), elsewhere);
+      } finally {
+        await db.query("DROP INDEX patients_email_unique");
+      }
     });
 
     it("relations: a patient with its visits, every level decrypted", async (ctx) => {
