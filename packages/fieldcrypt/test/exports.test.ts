@@ -44,6 +44,7 @@ describe("package shape", () => {
       "fieldcrypt/drizzle": await import("fieldcrypt/drizzle"),
       "fieldcrypt/kysely": await import("fieldcrypt/kysely"),
       "fieldcrypt/typeorm": await import("fieldcrypt/typeorm"),
+      "fieldcrypt/prisma": await import("fieldcrypt/prisma"),
     };
     for (const [name, module] of Object.entries(subpaths)) expect(Object.keys(module).length, name).toBeGreaterThan(0);
     // The root re-exports the concepts, but not the insecure export.
