@@ -311,6 +311,10 @@ export function runConformance(factory: DriverFactory): void {
       const other = await as("clinic-9", () => driver.findByEmail("clinic-9", "SEARCH.ME@example.org"));
       expect(other.map((p) => p.id)).toEqual([b.id]);
       expect(await as("clinic-7", () => driver.findByEmail("clinic-7", "nobody@example.org"))).toEqual([]);
+      await expectCellsOnDisk(db, a);
+      await expectCellsOnDisk(db, b);
+      const [rawA, rawB] = [await rawRow(db, a.id), await rawRow(db, b.id)];
+      expect(rawA.email_bidx).not.toBe(rawB.email_bidx); // equal emails, different clinics: no cross-tenant equality
     });
 
     it("a cell moved to another row (where the adapter binds rows), column or clinic is refused", async () => {
@@ -368,10 +372,13 @@ export function runConformance(factory: DriverFactory): void {
       const first = samplePatient("clinic-7");
       await as("clinic-7", () => driver.insert(first));
       const cell = (await rawRow(db, first.id)).name as string;
+      const again = samplePatient("clinic-7", { name: cell });
       await expectCode(
-        as("clinic-7", () => driver.insert(samplePatient("clinic-7", { name: cell }))),
+        as("clinic-7", () => driver.insert(again)),
         "ERR_ALREADY_ENCRYPTED",
       );
+      expect(await db.query("SELECT id FROM patients WHERE id = $1", [again.id])).toEqual([]);
+      await expectCellsOnDisk(db, first);
     });
 
     it("an ORM query error never shows the plaintext (the driver only ever had cells)", async () => {
@@ -427,6 +434,7 @@ export function runConformance(factory: DriverFactory): void {
       const withVisits = driver.findPatientWithVisits.bind(driver);
       const found = await as("clinic-9", () => withVisits(patient.id));
       expectSamePatient(found, patient);
+      await expectCellsOnDisk(db, patient);
       expect(found?.visits.map((v) => v.summary).sort()).toEqual(visits.map((v) => v.summary).sort());
       const raw = await db.query<{ summary: string }>("SELECT summary FROM visits WHERE patient_id = $1", [patient.id]);
       for (const row of raw) expect(row.summary.startsWith("fc1.")).toBe(true);
