@@ -22,7 +22,10 @@ const db = await openDb();
 const env = benchEnv(db);
 await env.scopes.run(env.scope, async () => {});
 const adapter = await (await import(`./${key}.mjs`)).open(env);
-if (adapter === undefined) process.exit(0);
+if (adapter === undefined) {
+  await db.close();
+  process.exit(0);
+}
 const session = new Session();
 session.connect();
 await session.post("Profiler.enable");
@@ -30,42 +33,48 @@ await session.post("Profiler.setSamplingInterval", { interval: 100 });
 
 const times = { plain: [], cells: [], enc: [], bare: [] };
 const profiles = {};
-await adapter.run(async () => {
+try {
+  await adapter.run(async () => {
+    await db.query(`DROP TABLE IF EXISTS ${adapter.plainTable}, ${adapter.encTable}`);
+    await db.query(notesDDL(adapter.plainTable));
+    await db.query(notesDDL(adapter.encTable));
+    const rows = sampleRows(ROWS);
+    await adapter.insertPlain(rows.map((r) => ({ ...r })));
+    await adapter.insertEncrypted(rows.map((r) => ({ ...r })));
+    const { cells, contexts } = cellsOf(adapter, await adapter.selectCells());
+    for (let i = -3; i < SELECTS; i++) {
+      const plain = await time(adapter.selectPlain);
+      const stored = await time(adapter.selectCells);
+      const enc = await time(adapter.selectEncrypted);
+      const out = new Array(cells.length);
+      const bare = await time(() => {
+        for (let j = 0; j < cells.length; j++) out[j] = decrypt(env.keyring, cells[j], contexts[j]);
+      });
+      if (i < 0) continue;
+      times.plain.push(plain.ms);
+      times.cells.push(stored.ms);
+      times.enc.push(enc.ms);
+      times.bare.push(bare.ms);
+    }
+    // Then two profiles (a full GC before each operation, as timed): the decrypted selects alone,
+    // and the bare decrypts alone.
+    await session.post("Profiler.start");
+    for (let i = 0; i < SELECTS; i++) await time(adapter.selectEncrypted);
+    profiles.select = (await session.post("Profiler.stop")).profile;
+    await session.post("Profiler.start");
+    for (let i = 0; i < SELECTS; i++) {
+      const out = new Array(cells.length);
+      await time(() => {
+        for (let j = 0; j < cells.length; j++) out[j] = decrypt(env.keyring, cells[j], contexts[j]);
+      });
+    }
+    profiles.bare = (await session.post("Profiler.stop")).profile;
+  });
+} finally {
   await db.query(`DROP TABLE IF EXISTS ${adapter.plainTable}, ${adapter.encTable}`);
-  await db.query(notesDDL(adapter.plainTable));
-  await db.query(notesDDL(adapter.encTable));
-  const rows = sampleRows(ROWS);
-  await adapter.insertPlain(rows.map((r) => ({ ...r })));
-  await adapter.insertEncrypted(rows.map((r) => ({ ...r })));
-  const { cells, contexts } = cellsOf(adapter, await adapter.selectCells());
-  for (let i = -3; i < SELECTS; i++) {
-    const plain = await time(adapter.selectPlain);
-    const stored = await time(adapter.selectCells);
-    const enc = await time(adapter.selectEncrypted);
-    const out = new Array(cells.length);
-    const bare = await time(() => {
-      for (let j = 0; j < cells.length; j++) out[j] = decrypt(env.keyring, cells[j], contexts[j]);
-    });
-    if (i < 0) continue;
-    times.plain.push(plain.ms);
-    times.cells.push(stored.ms);
-    times.enc.push(enc.ms);
-    times.bare.push(bare.ms);
-  }
-  // Then two profiles (a full GC before each operation, as timed): the decrypted selects alone,
-  // and the bare decrypts alone.
-  await session.post("Profiler.start");
-  for (let i = 0; i < SELECTS; i++) await time(adapter.selectEncrypted);
-  profiles.select = (await session.post("Profiler.stop")).profile;
-  await session.post("Profiler.start");
-  for (let i = 0; i < SELECTS; i++) {
-    const out = new Array(cells.length);
-    await time(() => {
-      for (let j = 0; j < cells.length; j++) out[j] = decrypt(env.keyring, cells[j], contexts[j]);
-    });
-  }
-  profiles.bare = (await session.post("Profiler.stop")).profile;
-});
+  await adapter.close();
+  await db.close();
+}
 session.disconnect();
 mkdirSync(".bench-out", { recursive: true });
 writeFileSync(`.bench-out/${key}-select.cpuprofile`, JSON.stringify(profiles.select));
@@ -76,9 +85,6 @@ console.log(
   `  plaintext select ${p.toFixed(1)} ms   cells without adapter ${c.toFixed(1)} ms   decrypted ${e.toFixed(1)} ms   bare decrypts ${b.toFixed(1)} ms`,
 );
 console.log(`  decrypted − plaintext = ${(e - p).toFixed(1)} ms = ${((e - p) / b).toFixed(2)}× bare`);
-await db.query(`DROP TABLE IF EXISTS ${adapter.plainTable}, ${adapter.encTable}`);
-await adapter.close();
-await db.close();
 const select = analyze(profiles.select);
 const bare = analyze(profiles.bare);
 const per = (ms) => `${(ms / SELECTS).toFixed(1).padStart(7)}`;
