@@ -1,5 +1,5 @@
 import type { AlgorithmName, ValueTypeName } from "../internal/format.js";
-import { parseHeader, TYPE_NAMES } from "../internal/format.js";
+import { MAGIC, parseHeader, TEXT_PREFIX, TYPE_NAMES } from "../internal/format.js";
 import { type Cell, cellBytes } from "./decrypt.js";
 
 /** What a cell's header says, readable without keys. Contains no secret. */
@@ -57,7 +57,13 @@ export function inspectCell(cell: Cell): CellInfo {
  * ```
  */
 export function isCell(value: unknown): value is Cell {
-  if (typeof value !== "string" && !(value instanceof Uint8Array)) return false;
+  // The cheap prefix test first: plaintext (the common case on writes) never reaches the parser
+  // and its thrown-and-caught error.
+  if (typeof value === "string") {
+    if (!value.startsWith(TEXT_PREFIX)) return false;
+  } else if (!(value instanceof Uint8Array) || value[0] !== MAGIC) {
+    return false;
+  }
   try {
     parseHeader(cellBytes(value));
     return true;
