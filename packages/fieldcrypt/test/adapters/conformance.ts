@@ -323,6 +323,7 @@ export function runConformance(factory: DriverFactory): void {
       const c = samplePatient("clinic-9");
       await as("clinic-7", () => driver.insertMany([a, b]));
       await as("clinic-9", () => driver.insert(c));
+      for (const patient of [a, b, c]) await expectCellsOnDisk(db, patient);
       const copyName = (from: string, to: string) =>
         db.query("UPDATE patients SET name = (SELECT name FROM patients WHERE id = $1) WHERE id = $2", [from, to]);
       await copyName(a.id, b.id);
@@ -399,6 +400,7 @@ export function runConformance(factory: DriverFactory): void {
       ].join("\n");
       expect(seen).not.toContain("CANARY-NAME-9c41e");
       expect(seen).not.toContain("canary.9c41e");
+      await expectCellsOnDisk(db, patient);
     });
 
     it("a unique index on the blind-index column refuses an equal value in the same clinic", async () => {
@@ -412,6 +414,8 @@ export function runConformance(factory: DriverFactory): void {
         const elsewhere = samplePatient("clinic-9", { email: "unique.person@example.org" });
         await as("clinic-9", () => driver.insert(elsewhere));
         expectSamePatient(await as("clinic-9", () => driver.findById(elsewhere.id)), elsewhere);
+        await expectCellsOnDisk(db, first);
+        await expectCellsOnDisk(db, elsewhere);
       } finally {
         await db.query("DROP INDEX patients_email_unique");
       }

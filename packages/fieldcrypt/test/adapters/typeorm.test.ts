@@ -44,7 +44,7 @@ import {
   type Visit,
 } from "./conformance.js";
 
-// --- The app's model: the code docs/adapters/typeorm.md shows. ---------------------------------
+// --- The app's model: the code the README's TypeORM guide shows. ---------------------------------
 
 interface PatientEntity extends Patient {
   email_bidx?: string | null;
