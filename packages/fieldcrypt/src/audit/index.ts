@@ -1,0 +1,12 @@
+/**
+ * The audit log: `fieldcrypt/audit`. An append-only table `fieldcrypt_audit` in which every entry
+ * carries HMAC-SHA256(auditKey, canonical encoding of the entry and the previous entry's MAC), so
+ * that an edited, deleted, reordered or inserted entry breaks the chain and {@link verifyAudit}
+ * says where and how. Entries hold identifiers and counts, never key material or plaintext.
+ *
+ * @module
+ */
+export { type AppendAuditResult, type AuditEntry, appendAudit } from "./append.js";
+export { Auditor, type AuditorOptions, createAuditor } from "./auditor.js";
+export { AUDIT_TABLE_SQL, createAuditTable } from "./table.js";
+export { type AuditFailure, type VerifyAuditResult, verifyAudit } from "./verify.js";
