@@ -1,0 +1,154 @@
+/** SQL text of the job engine: identifiers, value encoding, the batch statements. Not exported. */
+import { InvalidOption } from "../errors/index.js";
+import type { Queryable } from "../pg/index.js";
+
+const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
+
+/** Quotes an SQL identifier; each dot-separated part is quoted on its own ("schema"."table"). */
+export function quote(name: string): string {
+  return name
+    .split(".")
+    .map((part) => {
+      if (!IDENTIFIER.test(part))
+        throw new InvalidOption("SQL identifiers must be plain names (letters, digits, _ and $)");
+      return `"${part}"`;
+    })
+    .join(".");
+}
+
+/**
+ * A value in PostgreSQL's text form: every statement binds `text[]` arrays and casts them to the
+ * column types, so that node-postgres and PGlite serialize parameters the same way.
+ */
+export function toText(value: unknown): string | null {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "string") return value;
+  if (value instanceof Uint8Array)
+    return `\\x${Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("hex")}`;
+  if (value instanceof Date) return value.toISOString();
+  if (typeof value === "object") return JSON.stringify(value);
+  return String(value);
+}
+
+/** The SQL type of each column of `table` (`format_type`, e.g. `text`, `bytea`, `character varying(80)`). */
+export async function columnTypes(
+  db: Queryable,
+  table: string,
+  names: readonly string[],
+): Promise<Map<string, string>> {
+  const { rows } = await db.query(
+    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
+       FROM pg_attribute a
+      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [quote(table)],
+  );
+  const types = new Map<string, string>();
+  for (const row of rows as { name: string; type: string }[]) types.set(row.name, row.type);
+  if (types.size === 0) throw new InvalidOption(`table ${table} does not exist`);
+  for (const name of names) {
+    if (!types.has(name)) throw new InvalidOption(`${table}.${name} does not exist`);
+  }
+  return types;
+}
+
+/** The shape of one job's statements. */
+export interface BatchPlan {
+  readonly table: string;
+  /** Primary-key columns, in keyset order. */
+  readonly keys: readonly string[];
+  /** Columns read for the row context and the transform (keys, scope, targets), without duplicates. */
+  readonly read: readonly string[];
+  /** SQL type of every column involved. */
+  readonly types: ReadonlyMap<string, string>;
+}
+
+/** Alias of the i-th key column in its text form. */
+export const keyAlias = (i: number): string => `__fieldcrypt_k${i}`;
+
+/**
+ * `SELECT … WHERE (k1, k2) > ($1, $2) ORDER BY k1, k2 LIMIT n`: keyset pagination, never OFFSET.
+ * Keys come back a second time as text: the cursor and the CAS update use that exact form.
+ */
+export function selectBatch(
+  plan: BatchPlan,
+  after: readonly string[] | null,
+  limit: number,
+): { text: string; values: unknown[] } {
+  const keys = plan.keys.map(quote);
+  const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
+  const values: unknown[] = [];
+  let where = "";
+  if (after !== null) {
+    const params = plan.keys.map((name, i) => {
+      values.push(after[i]);
+      return `$${i + 1}::text::${plan.types.get(name)}`;
+    });
+    where = ` WHERE (${keys.join(", ")}) > (${params.join(", ")})`;
+  }
+  values.push(limit);
+  return {
+    text: `SELECT ${columns.join(", ")} FROM ${quote(plan.table)}${where} ORDER BY ${keys.join(", ")} LIMIT $${values.length}`,
+    values,
+  };
+}
+
+/**
+ * The one write of a batch:
+ *
+ *   UPDATE t SET c = v.n0::type, … FROM unnest($1::text[], …) AS v(k0, …, o0, n0, …)
+ *   WHERE t.k = v.k0::type AND … AND t.c IS NOT DISTINCT FROM v.o0::type AND …
+ *
+ * Every written column is compared with the value the batch read (compare-and-swap): a row that a
+ * concurrent writer changed in between matches nothing and keeps the writer's value.
+ */
+export function updateBatch(
+  plan: BatchPlan,
+  columns: readonly string[],
+  rows: readonly {
+    readonly keys: readonly string[];
+    readonly old: readonly (string | null)[];
+    readonly next: readonly (string | null)[];
+  }[],
+): { text: string; values: unknown[] } {
+  const values: unknown[] = [];
+  const aliases: string[] = [];
+  const param = (alias: string, data: unknown[]): string => {
+    values.push(data);
+    aliases.push(quote(alias));
+    return `$${values.length}::text[]`;
+  };
+  const unnest: string[] = [];
+  plan.keys.forEach((_, i) => {
+    unnest.push(
+      param(
+        `k${i}`,
+        rows.map((r) => r.keys[i]),
+      ),
+    );
+  });
+  columns.forEach((_, i) => {
+    unnest.push(
+      param(
+        `o${i}`,
+        rows.map((r) => r.old[i]),
+      ),
+    );
+    unnest.push(
+      param(
+        `n${i}`,
+        rows.map((r) => r.next[i]),
+      ),
+    );
+  });
+  const type = (name: string): string => plan.types.get(name) as string;
+  const sets = columns.map((name, i) => `${quote(name)} = v."n${i}"::${type(name)}`);
+  const match = plan.keys.map((name, i) => `t.${quote(name)} = v."k${i}"::${type(name)}`);
+  const cas = columns.map((name, i) => `t.${quote(name)} IS NOT DISTINCT FROM v."o${i}"::${type(name)}`);
+  return {
+    text:
+      `UPDATE ${quote(plan.table)} AS t SET ${sets.join(", ")} ` +
+      `FROM unnest(${unnest.join(", ")}) AS v(${aliases.join(", ")}) ` +
+      `WHERE ${[...match, ...cas].join(" AND ")} RETURNING 1`,
+    values,
+  };
+}

@@ -1,0 +1,182 @@
+/** The job and job-error tables (normative text: spec/jobs-v1.md). */
+import { InvalidOption } from "../errors/index.js";
+import type { Queryable } from "../pg/index.js";
+
+/** Job kinds: what a job does to each cell. */
+export type JobKind = "encrypt" | "rotate" | "decrypt" | "verify";
+
+/** Where a job stands: `running` (or killed while running), `stopped` (aborted), `done`, `failed`. */
+export type JobStatus = "running" | "stopped" | "done" | "failed";
+
+/** Row counts of a job (cumulative over every run of the job). */
+export interface JobCounts {
+  /** Rows read. */
+  readonly processed: number;
+  /** Rows written (or, in a dry run, that would be). */
+  readonly changed: number;
+  /** Rows left as they were because a concurrent write changed them after the batch read them. */
+  readonly skipped: number;
+  /** Rows with at least one cell that failed (one row per cell in `fieldcrypt_job_errors`). */
+  readonly failed: number;
+  /** Batches committed. */
+  readonly batches: number;
+}
+
+/** A row of `fieldcrypt_jobs`. */
+export interface JobRecord extends JobCounts {
+  readonly id: string;
+  readonly kind: JobKind;
+  readonly table: string;
+  readonly columns: readonly string[];
+  readonly status: JobStatus;
+  /** The primary key of the last row of the last committed batch (text form of each column), or null. */
+  readonly cursor: readonly string[] | null;
+  readonly createdAt: Date;
+  readonly updatedAt: Date;
+  readonly finishedAt: Date | null;
+  readonly host: string | null;
+  readonly pid: number | null;
+}
+
+/** A row of `fieldcrypt_job_errors`: where a cell failed and why. Never the data. */
+export interface JobError {
+  readonly jobId: string;
+  readonly table: string;
+  /** The row's primary key (text form of each column). */
+  readonly rowKey: readonly string[];
+  readonly column: string;
+  /** A fieldcrypt error code (`ERR_*`), or `ERR_UNEXPECTED` for anything else. */
+  readonly code: string;
+  readonly createdAt: Date;
+}
+
+export const JOBS = "fieldcrypt_jobs";
+export const JOB_ERRORS = "fieldcrypt_job_errors";
+
+/**
+ * Creates the job tables if they do not exist (`CREATE TABLE IF NOT EXISTS`): `fieldcrypt_jobs`
+ * and `fieldcrypt_job_errors`, in the first schema of the search path. Exported from
+ * `fieldcrypt/jobs`.
+ *
+ * @example
+ * ```ts
+ * import { ensureJobTables } from "fieldcrypt/jobs";
+ * await ensureJobTables(pool);
+ * ```
+ */
+export async function ensureJobTables(db: Queryable): Promise<void> {
+  await db.query(`CREATE TABLE IF NOT EXISTS ${JOBS} (
+    id          text PRIMARY KEY,
+    kind        text NOT NULL CHECK (kind IN ('encrypt', 'rotate', 'decrypt', 'verify')),
+    table_name  text NOT NULL,
+    columns     text NOT NULL,
+    status      text NOT NULL CHECK (status IN ('running', 'stopped', 'done', 'failed')),
+    cursor      text,
+    processed   bigint NOT NULL DEFAULT 0,
+    changed     bigint NOT NULL DEFAULT 0,
+    skipped     bigint NOT NULL DEFAULT 0,
+    failed      bigint NOT NULL DEFAULT 0,
+    batches     bigint NOT NULL DEFAULT 0,
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    finished_at timestamptz,
+    host        text,
+    pid         integer
+  )`);
+  await db.query(`CREATE TABLE IF NOT EXISTS ${JOB_ERRORS} (
+    id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    job_id      text NOT NULL REFERENCES ${JOBS} (id) ON DELETE CASCADE,
+    table_name  text NOT NULL,
+    row_key     text NOT NULL,
+    column_name text NOT NULL,
+    code        text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+  )`);
+  await db.query(`CREATE INDEX IF NOT EXISTS ${JOB_ERRORS}_job_id ON ${JOB_ERRORS} (job_id)`);
+}
+
+interface JobRow {
+  id: string;
+  kind: JobKind;
+  table_name: string;
+  columns: string;
+  status: JobStatus;
+  cursor: string | null;
+  processed: unknown;
+  changed: unknown;
+  skipped: unknown;
+  failed: unknown;
+  batches: unknown;
+  created_at: Date | string;
+  updated_at: Date | string;
+  finished_at: Date | string | null;
+  host: string | null;
+  pid: number | null;
+}
+
+const toDate = (value: Date | string): Date => (value instanceof Date ? value : new Date(value));
+
+/**
+ * The job with this id, or `undefined`. Exported from `fieldcrypt/jobs`.
+ *
+ * @example
+ * ```ts
+ * const job = await getJob(pool, jobId); // job.status, job.cursor, job.failed
+ * ```
+ */
+export async function getJob(db: Queryable, id: string): Promise<JobRecord | undefined> {
+  const { rows } = await db.query(`SELECT * FROM ${JOBS} WHERE id = $1`, [id]);
+  const row = rows[0] as JobRow | undefined;
+  if (row === undefined) return undefined;
+  return {
+    id: row.id,
+    kind: row.kind,
+    table: row.table_name,
+    columns: JSON.parse(row.columns) as string[],
+    status: row.status,
+    cursor: row.cursor === null ? null : (JSON.parse(row.cursor) as string[]),
+    processed: Number(row.processed),
+    changed: Number(row.changed),
+    skipped: Number(row.skipped),
+    failed: Number(row.failed),
+    batches: Number(row.batches),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+    finishedAt: row.finished_at === null ? null : toDate(row.finished_at),
+    host: row.host,
+    pid: row.pid,
+  };
+}
+
+/**
+ * The errors a job recorded, oldest first. Exported from `fieldcrypt/jobs`.
+ *
+ * @example
+ * ```ts
+ * for (const e of await listJobErrors(pool, jobId)) console.error(e.table, e.rowKey, e.column, e.code);
+ * ```
+ */
+export async function listJobErrors(db: Queryable, jobId: string): Promise<JobError[]> {
+  if (typeof jobId !== "string") throw new InvalidOption("jobId must be a string");
+  const { rows } = await db.query(
+    `SELECT job_id, table_name, row_key, column_name, code, created_at FROM ${JOB_ERRORS} WHERE job_id = $1 ORDER BY id`,
+    [jobId],
+  );
+  return (
+    rows as {
+      job_id: string;
+      table_name: string;
+      row_key: string;
+      column_name: string;
+      code: string;
+      created_at: Date | string;
+    }[]
+  ).map((row) => ({
+    jobId: row.job_id,
+    table: row.table_name,
+    rowKey: JSON.parse(row.row_key) as string[],
+    column: row.column_name,
+    code: row.code,
+    createdAt: toDate(row.created_at),
+  }));
+}

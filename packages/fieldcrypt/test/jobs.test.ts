@@ -1,0 +1,457 @@
+// fieldcrypt/jobs on a real database (PGlite, or the server at DATABASE_URL): every job kind, raw
+// rows read back with plain SQL in every test.
+import pg from "pg";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { inspectCell, isCell } from "../src/cell/index.js";
+import {
+  ensureJobTables,
+  getJob,
+  type JobDatabase,
+  listJobErrors,
+  type Queryable,
+  runJob,
+  sessionDatabase,
+} from "../src/jobs/index.js";
+import { createKeyring, type Keyring } from "../src/keyring/index.js";
+import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
+import { openTestDb, type TestDb } from "./db.js";
+import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
+
+const ringV1 = createKeyring([{ id: "v1", secret: keyBytes(1), primary: true }]);
+const ringV2 = createKeyring([
+  { id: "v1", secret: keyBytes(1) },
+  { id: "v2", secret: keyBytes(2), primary: true },
+]);
+const ringV9 = createKeyring([{ id: "v9", secret: keyBytes(9), primary: true }]);
+
+function notesTable(keyring: Keyring): EncryptedTable {
+  return encryptedTable(keyring, {
+    table: "notes",
+    primaryKey: ["id"],
+    scope: { column: "clinic_id" },
+    columns: {
+      body: { type: "string", mode: "transition" },
+      email: {
+        type: "string",
+        mode: "transition",
+        blindIndex: { column: "email_bidx", normalize: ["trim", "lowercase"] },
+      },
+    },
+  });
+}
+
+interface NoteRow extends Record<string, unknown> {
+  id: number;
+  clinic_id: string;
+  body: string | null;
+  email: string | null;
+  email_bidx: string | null;
+}
+
+let tdb: TestDb;
+let db: JobDatabase;
+let pool: pg.Pool | undefined;
+
+beforeAll(async () => {
+  tdb = await openTestDb();
+  if (tdb.pglite !== undefined) {
+    db = tdb.pglite;
+  } else {
+    pool = new pg.Pool({ connectionString: tdb.connectionString, max: 3 });
+    db = pool;
+  }
+  await ensureJobTables(db);
+  await ensureJobTables(db); // idempotent
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await tdb.close();
+});
+
+beforeEach(async () => {
+  await tdb.query("DROP TABLE IF EXISTS notes");
+  await tdb.query("DROP TABLE IF EXISTS visits");
+  await tdb.query("DELETE FROM fieldcrypt_jobs");
+  await tdb.query(
+    "CREATE TABLE notes (id integer PRIMARY KEY, clinic_id text NOT NULL, body text, email text, email_bidx text)",
+  );
+});
+
+const originals = new Map<number, { body: string | null; email: string | null }>();
+
+/** Rows 1..n: a third plaintext, a third cells under `ring`'s primary, a third with NULLs. */
+async function seed(n: number, ring: Keyring = ringV1): Promise<void> {
+  originals.clear();
+  const table = notesTable(ring);
+  for (let id = 1; id <= n; id++) {
+    const body = id % 3 === 0 ? null : `note ${id} ✓`;
+    const email = id % 3 === 0 ? null : ` User${id}@Example.org`;
+    originals.set(id, { body, email });
+    const row = { id, clinic_id: `clinic-${id % 2}`, body, email };
+    const stored = id % 3 === 1 ? table.encryptRow(row) : { ...row, email_bidx: null };
+    await tdb.query("INSERT INTO notes (id, clinic_id, body, email, email_bidx) VALUES ($1, $2, $3, $4, $5)", [
+      stored.id,
+      stored.clinic_id,
+      stored.body,
+      stored.email,
+      (stored as { email_bidx?: string | null }).email_bidx ?? null,
+    ]);
+  }
+}
+
+const raw = () => tdb.query<NoteRow>("SELECT * FROM notes ORDER BY id");
+
+/** Every value decrypts (under `ring`) to its original; cells where `cells`, NULLs stay NULL. */
+async function expectAllEncrypted(ring: Keyring, keyId: string): Promise<void> {
+  const table = notesTable(ring);
+  for (const row of await raw()) {
+    const original = originals.get(row.id);
+    for (const column of ["body", "email"] as const) {
+      const value = row[column];
+      if (original?.[column] === null) {
+        expect(value).toBeNull();
+        continue;
+      }
+      expect(isCell(value)).toBe(true);
+      expect(inspectCell(value as string).keyId).toBe(keyId);
+    }
+    expect(table.decryptRow(row)).toMatchObject({ body: original?.body, email: original?.email });
+    if (original?.email === null) expect(row.email_bidx).toBeNull();
+    else
+      expect(row.email_bidx).toBe(table.searchValues("email", original?.email as string, { scope: row.clinic_id })[0]);
+  }
+}
+
+describe("encrypt", () => {
+  it("seals plaintext, skips cells and NULLs, fills blind indexes", async () => {
+    await seed(10);
+    const before = await raw();
+    const result = await runJob(db, notesTable(ringV1), { kind: "encrypt", batchSize: 3 });
+    expect(result).toMatchObject({ status: "done", processed: 10, changed: 3, skipped: 0, failed: 0, batches: 4 });
+    expect(result.cursor).toEqual(["10"]);
+    await expectAllEncrypted(ringV1, "v1");
+    const after = await raw();
+    // Cells that were there are untouched (same bytes).
+    for (const row of before.filter((r) => r.id % 3 === 1)) expect(after[row.id - 1]).toEqual(row);
+    const job = await getJob(db, result.jobId as string);
+    expect(job).toMatchObject({
+      status: "done",
+      kind: "encrypt",
+      table: "notes",
+      columns: ["body", "email"],
+      processed: 10,
+    });
+    expect(job?.finishedAt).toBeInstanceOf(Date);
+    // A second pass finds nothing to do.
+    expect(await runJob(db, notesTable(ringV1), { kind: "encrypt" })).toMatchObject({ processed: 10, changed: 0 });
+  });
+
+  it("one column at a time (phased rollout)", async () => {
+    await seed(4);
+    const result = await runJob(db, notesTable(ringV1), { kind: "encrypt", columns: ["body"] });
+    expect(result.changed).toBe(1);
+    const rows = await raw();
+    expect(rows.find((r) => r.id === 2)).toMatchObject({ email: " User2@Example.org", email_bidx: null });
+    expect(isCell(rows.find((r) => r.id === 2)?.body)).toBe(true);
+  });
+
+  it("an empty table: done, nothing read", async () => {
+    const result = await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    expect(result).toMatchObject({ status: "done", processed: 0, changed: 0, batches: 0, cursor: null });
+    expect(await raw()).toEqual([]);
+  });
+});
+
+describe("rotate", () => {
+  it("moves every cell to the primary key and recomputes blind indexes", async () => {
+    await seed(10);
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    const result = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2, batchSize: 4 });
+    expect(result).toMatchObject({ status: "done", processed: 10, changed: 7, failed: 0, batches: 3 });
+    await expectAllEncrypted(ringV2, "v2");
+    for (const row of await raw()) if (row.email_bidx !== null) expect(row.email_bidx.startsWith("bi1:v2:")).toBe(true);
+    expect(await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2 })).toMatchObject({ changed: 0 });
+  });
+
+  it("leaves plaintext alone and needs the keyring", async () => {
+    await seed(3);
+    const result = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2 });
+    expect(result.changed).toBe(1);
+    expect((await raw())[1]?.body).toBe("note 2 ✓");
+    assertFieldcryptError(
+      await rejection(runJob(db, notesTable(ringV2), { kind: "rotate" })),
+      "ERR_INVALID_OPTION",
+      "a rotate job needs the keyring",
+    );
+  });
+
+  it("records a corrupt cell and a cell on a missing key, and finishes the rest", async () => {
+    await seed(6);
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    const rows = await raw();
+    const cell = rows[1]?.body as string;
+    // Flip one payload character: still a well-formed cell, no longer authentic.
+    const corrupt = cell.slice(0, -3) + (cell.at(-3) === "A" ? "B" : "A") + cell.slice(-2);
+    await tdb.query("UPDATE notes SET body = $1 WHERE id = 2", [corrupt]);
+    const foreign = notesTable(ringV9).encryptRow({ id: 4, clinic_id: "clinic-0", email: "x@example.org" });
+    await tdb.query("UPDATE notes SET email = $1 WHERE id = 4", [foreign.email]);
+
+    const result = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2, batchSize: 2 });
+    expect(result).toMatchObject({ status: "done", processed: 6, failed: 2 });
+    const errors = await listJobErrors(db, result.jobId as string);
+    expect(errors.map(({ table, rowKey, column, code }) => ({ table, rowKey, column, code }))).toEqual([
+      { table: "notes", rowKey: ["2"], column: "body", code: "ERR_DECRYPTION_FAILED" },
+      { table: "notes", rowKey: ["4"], column: "email", code: "ERR_KEY_NOT_FOUND" },
+    ]);
+    // The errors table holds no data: only identifiers and codes.
+    const stored = await tdb.query<Record<string, unknown>>("SELECT * FROM fieldcrypt_job_errors");
+    expect(JSON.stringify(stored)).not.toContain("fc1.");
+    expect(JSON.stringify(stored)).not.toMatch(/note \d|example\.org/i);
+    const after = await raw();
+    expect(after[1]?.body).toBe(corrupt);
+    expect(after[3]?.email).toBe(foreign.email);
+    expect(inspectCell(after[1]?.email as string).keyId).toBe("v2"); // the row's other cell rotated
+    expect(inspectCell(after[3]?.body as string).keyId).toBe("v2");
+    for (const row of after.filter((r) => r.id !== 2 && r.id !== 4 && r.body !== null)) {
+      expect(inspectCell(row.body as string).keyId).toBe("v2");
+    }
+    expect((await getJob(db, result.jobId as string))?.failed).toBe(2);
+  });
+});
+
+describe("decrypt (roll back)", () => {
+  it("turns cells back into plaintext", async () => {
+    await seed(7);
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    const result = await runJob(db, notesTable(ringV2), { kind: "decrypt", batchSize: 5 });
+    expect(result).toMatchObject({ status: "done", processed: 7, changed: 5, failed: 0 });
+    for (const row of await raw()) {
+      expect({ body: row.body, email: row.email }).toEqual(originals.get(row.id));
+    }
+  });
+});
+
+describe("verify", () => {
+  it("decrypts every cell, counts failures, writes nothing", async () => {
+    await seed(6);
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    await tdb.query("UPDATE notes SET body = 'fc1.AAAA' WHERE id = 5");
+    const before = await raw();
+    const result = await runJob(db, notesTable(ringV2), { kind: "verify" });
+    expect(result).toMatchObject({ status: "done", processed: 6, changed: 0, failed: 1 });
+    expect(await raw()).toEqual(before);
+    const errors = await listJobErrors(db, result.jobId as string);
+    expect(errors.map((e) => [e.rowKey, e.column, e.code])).toEqual([[["5"], "body", "ERR_INVALID_CELL"]]);
+  });
+});
+
+describe("dry run", () => {
+  it("computes everything and changes nothing", async () => {
+    await seed(9);
+    const before = await raw();
+    const encrypt = await runJob(db, notesTable(ringV1), { kind: "encrypt", dryRun: true, batchSize: 4 });
+    expect(encrypt).toMatchObject({ jobId: null, dryRun: true, status: "done", processed: 9, changed: 3, batches: 3 });
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    const encrypted = await raw();
+    const rotate = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2, dryRun: true });
+    expect(rotate).toMatchObject({ changed: 6 });
+    expect(await raw()).toEqual(encrypted);
+    expect(encrypted).not.toEqual(before);
+    expect(await tdb.query("SELECT * FROM fieldcrypt_jobs WHERE kind = 'rotate'")).toEqual([]);
+  });
+});
+
+describe("composite primary key", () => {
+  it("pages by (tenant, n) and binds cells to both", async () => {
+    await tdb.query("CREATE TABLE visits (tenant text, n integer, note text, PRIMARY KEY (tenant, n))");
+    const visits = (ring: Keyring) =>
+      encryptedTable(ring, {
+        table: "visits",
+        primaryKey: ["tenant", "n"],
+        scope: { column: "tenant" },
+        columns: { note: { type: "string", mode: "transition" } },
+      });
+    const expected: [string, number, string | null][] = [];
+    for (const tenant of ["a", "b", "c"]) {
+      for (let n = 1; n <= 4; n++) {
+        const note = n === 4 ? null : `${tenant}${n}`;
+        expected.push([tenant, n, note]);
+        await tdb.query("INSERT INTO visits VALUES ($1, $2, $3)", [tenant, n, note]);
+      }
+    }
+    const seen: string[] = [];
+    const encrypted = await runJob(db, visits(ringV1), {
+      kind: "encrypt",
+      batchSize: 5,
+      beforeWrite: ({ keys }) => {
+        seen.push(...keys.map((k) => k.join("/")));
+      },
+    });
+    expect(encrypted).toMatchObject({ processed: 12, changed: 9, batches: 3, cursor: ["c", "4"] });
+    expect(seen).toEqual(expected.map(([t, n]) => `${t}/${n}`));
+    const rotated = await runJob(db, visits(ringV2), { kind: "rotate", keyring: ringV2, batchSize: 2 });
+    expect(rotated).toMatchObject({ processed: 12, changed: 9, batches: 6 });
+    const rows = await tdb.query<{ tenant: string; n: number; note: string | null }>(
+      "SELECT * FROM visits ORDER BY tenant, n",
+    );
+    const table = visits(ringV2);
+    rows.forEach((row, i) => {
+      expect(table.decryptRow(row).note).toBe(expected[i]?.[2]);
+      if (row.note !== null) expect(inspectCell(row.note).keyId).toBe("v2");
+    });
+  });
+});
+
+describe("resume", () => {
+  it("an aborted job resumes after its last committed batch; each row is processed once", async () => {
+    await seed(20);
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    const table = notesTable(ringV2);
+    const seen: string[] = [];
+    const controller = new AbortController();
+    const first = await runJob(db, table, {
+      kind: "rotate",
+      keyring: ringV2,
+      batchSize: 3,
+      signal: controller.signal,
+      beforeWrite: ({ keys }) => {
+        seen.push(...keys.map((k) => k[0] as string));
+      },
+      onProgress: (p) => {
+        expect(p.rowsPerSecond).toBeGreaterThan(0);
+        if (p.batches === 2) controller.abort();
+      },
+    });
+    expect(first).toMatchObject({ status: "stopped", processed: 6, batches: 2, cursor: ["6"] });
+    expect(await getJob(db, first.jobId as string)).toMatchObject({ status: "stopped", cursor: ["6"], processed: 6 });
+    const keyIds = (await raw()).map((r) => (r.body === null ? null : inspectCell(r.body).keyId));
+    expect(keyIds.slice(0, 6).filter((k) => k === "v1")).toEqual([]);
+    expect(keyIds.slice(6).filter((k) => k === "v2")).toEqual([]);
+
+    const second = await runJob(db, table, {
+      kind: "rotate",
+      keyring: ringV2,
+      batchSize: 3,
+      jobId: first.jobId as string,
+      beforeWrite: ({ keys }) => {
+        seen.push(...keys.map((k) => k[0] as string));
+      },
+    });
+    expect(second).toMatchObject({ jobId: first.jobId, status: "done", processed: 20, batches: 7, failed: 0 });
+    expect(seen).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+    await expectAllEncrypted(ringV2, "v2");
+    // A finished job resumed again does nothing.
+    expect(await runJob(db, table, { kind: "rotate", keyring: ringV2, jobId: first.jobId as string })).toMatchObject({
+      status: "done",
+      processed: 20,
+    });
+    assertFieldcryptError(
+      await rejection(runJob(db, table, { kind: "encrypt", jobId: first.jobId as string })),
+      "ERR_INVALID_OPTION",
+    );
+  });
+});
+
+describe("compare-and-swap", () => {
+  it("a write between the batch's read and its update is kept and counted as skipped", async () => {
+    await seed(6);
+    // The app's concurrent write: on a server through another connection, on PGlite (one session)
+    // through the batch's transaction.
+    const writer = (tx: Queryable) => (tdb.kind === "server" ? { query: tdb.query } : tx);
+    let once = false;
+    const result = await runJob(db, notesTable(ringV1), {
+      kind: "encrypt",
+      batchSize: 10,
+      beforeWrite: async ({ tx }) => {
+        if (once) return;
+        once = true;
+        await writer(tx).query("UPDATE notes SET body = 'written by the app' WHERE id = 2");
+      },
+    });
+    expect(result).toMatchObject({ processed: 6, changed: 1, skipped: 1, failed: 0 });
+    const row2 = (await raw())[1];
+    expect(row2?.body).toBe("written by the app");
+    expect(row2?.email).toBe(" User2@Example.org"); // the whole row was left for the next pass
+    const next = await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    expect(next).toMatchObject({ changed: 1, skipped: 0 });
+    const row = (await raw())[1] as NoteRow;
+    expect(notesTable(ringV1).decryptRow(row).body).toBe("written by the app");
+  });
+
+  it("a rotate never overwrites a cell the app rewrote", async () => {
+    await seed(3);
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    const appCell = notesTable(ringV2).encryptRow({ id: 1, clinic_id: "clinic-1", body: "new" }).body;
+    const result = await runJob(db, notesTable(ringV2), {
+      kind: "rotate",
+      keyring: ringV2,
+      beforeWrite: async ({ tx }) => {
+        const w = tdb.kind === "server" ? { query: tdb.query } : tx;
+        await w.query("UPDATE notes SET body = $1 WHERE id = 1", [appCell]);
+      },
+    });
+    expect(result.skipped).toBe(1);
+    expect((await raw())[0]?.body).toBe(appCell);
+  });
+});
+
+describe("transactions", () => {
+  it("a batch that fails rolls back whole; the job is marked failed and resumes from its checkpoint", async () => {
+    await seed(9);
+    let batches = 0;
+    const error = await rejection(
+      runJob(db, notesTable(ringV1), {
+        kind: "encrypt",
+        batchSize: 3,
+        beforeWrite: () => {
+          if (++batches === 2) throw new Error("killed");
+        },
+      }),
+    );
+    expect((error as Error).message).toBe("killed");
+    const [job] = await tdb.query<{ id: string; status: string; cursor: string; processed: string }>(
+      "SELECT id, status, cursor, processed::text FROM fieldcrypt_jobs",
+    );
+    expect(job).toMatchObject({ status: "failed", cursor: '["3"]', processed: "3" });
+    const rows = await raw();
+    expect(isCell(rows[1]?.body)).toBe(true); // batch 1 committed
+    expect(rows[4]?.body).toBe("note 5 ✓"); // batch 2 rolled back
+    const resumed = await runJob(db, notesTable(ringV1), { kind: "encrypt", batchSize: 3, jobId: job?.id as string });
+    expect(resumed).toMatchObject({ status: "done", processed: 9, changed: 3, batches: 3 });
+    await expectAllEncrypted(ringV1, "v1");
+  });
+
+  it("runs on one session with BEGIN/COMMIT (sessionDatabase)", async () => {
+    await seed(5);
+    const session = sessionDatabase({ query: async (text, values) => ({ rows: await tdb.query(text, values) }) });
+    const result = await runJob(session, notesTable(ringV1), { kind: "encrypt", batchSize: 2 });
+    expect(result).toMatchObject({ status: "done", processed: 5, changed: 2, batches: 3 });
+    await expectAllEncrypted(ringV1, "v1");
+  });
+});
+
+describe("options", () => {
+  it("refuses bad options with typed errors", async () => {
+    const table = notesTable(ringV1);
+    for (const [options, message] of [
+      [{ kind: "shred" }, "job kind must be one of encrypt, rotate, decrypt, verify"],
+      [{ kind: "encrypt", batchSize: 0 }, "batchSize must be an integer from 1 to 100000"],
+      [{ kind: "encrypt", maxRowsPerSecond: -1 }, "maxRowsPerSecond must be a positive number"],
+      [{ kind: "encrypt", columns: ["nope"] }, "notes.nope is not an encrypted column"],
+      [{ kind: "encrypt", jobId: "missing" }, 'job "missing" does not exist'],
+    ] as const) {
+      assertFieldcryptError(await rejection(runJob(db, table, options as never)), "ERR_INVALID_OPTION", message);
+    }
+    const unkeyed = encryptedTable(ringV1, { table: "notes", columns: { body: {} } });
+    assertFieldcryptError(await rejection(runJob(db, unkeyed, { kind: "encrypt" })), "ERR_INVALID_OPTION");
+  });
+
+  it("throttles to maxRowsPerSecond", async () => {
+    await seed(6);
+    const started = Date.now();
+    await runJob(db, notesTable(ringV1), { kind: "verify", batchSize: 2, maxRowsPerSecond: 20 });
+    // 6 rows at 20/s: the third batch starts no earlier than 200 ms in.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(180);
+  });
+});
