@@ -41,6 +41,7 @@ describe("package shape", () => {
       "fieldcrypt/blind-index": await import("fieldcrypt/blind-index"),
       "fieldcrypt/scope": await import("fieldcrypt/scope"),
       "fieldcrypt/pg": await import("fieldcrypt/pg"),
+      "fieldcrypt/jobs": await import("fieldcrypt/jobs"),
       "fieldcrypt/drizzle": await import("fieldcrypt/drizzle"),
       "fieldcrypt/kysely": await import("fieldcrypt/kysely"),
       "fieldcrypt/typeorm": await import("fieldcrypt/typeorm"),
