@@ -1,0 +1,115 @@
+import type { KeyObject } from "node:crypto";
+import { inspect } from "node:util";
+import { InvalidOption } from "../errors/index.js";
+
+/** Options of {@link createKeyCache}. */
+export interface KeyCacheOptions {
+  /** How long an unwrapped data key stays cached, in ms (default 10 minutes). */
+  readonly ttlMs?: number | undefined;
+  /** At most this many data keys are cached; the least recently used go first (default 1,000). */
+  readonly maxKeys?: number | undefined;
+  /** The clock, in ms (default `Date.now`); injectable for tests. */
+  readonly now?: (() => number) | undefined;
+}
+
+interface Entry {
+  readonly material: KeyObject;
+  readonly expires: number;
+}
+
+const stores = new WeakMap<KeyCache, Map<string, Entry>>();
+
+/**
+ * Unwrapped data keys by id, with a TTL and a size bound, so that loading a tenant's keyring costs
+ * one provider call per data key per TTL — never one per row. Material is held as node:crypto
+ * KeyObjects, never exposed, and redacted from `inspect` and `toJSON`. Exported from
+ * `fieldcrypt/key-store`.
+ */
+export class KeyCache {
+  readonly ttlMs: number;
+  readonly maxKeys: number;
+  readonly #now: () => number;
+
+  /** @internal Use {@link createKeyCache}. */
+  constructor(ttlMs: number, maxKeys: number, now: () => number) {
+    this.ttlMs = ttlMs;
+    this.maxKeys = maxKeys;
+    this.#now = now;
+    stores.set(this, new Map());
+  }
+
+  /** Keys currently cached (expired ones included until they are next looked up). */
+  get size(): number {
+    return (stores.get(this) as Map<string, Entry>).size;
+  }
+
+  /** True when `id` is cached and not expired. */
+  has(id: string): boolean {
+    return cacheGet(this, id) !== undefined;
+  }
+
+  /** Drops these key ids (after a shred, say). */
+  delete(ids: Iterable<string>): void {
+    const map = stores.get(this) as Map<string, Entry>;
+    for (const id of ids) map.delete(id);
+  }
+
+  /** Drops every key. */
+  clear(): void {
+    (stores.get(this) as Map<string, Entry>).clear();
+  }
+
+  /** @internal */
+  nowMs(): number {
+    return this.#now();
+  }
+
+  toString(): string {
+    return `KeyCache(${this.size} keys, material redacted)`;
+  }
+
+  toJSON(): { keys: number; ttlMs: number; maxKeys: number; material: "[redacted]" } {
+    return { keys: this.size, ttlMs: this.ttlMs, maxKeys: this.maxKeys, material: "[redacted]" };
+  }
+
+  [inspect.custom](): string {
+    return `KeyCache { keys: ${this.size}, ttlMs: ${this.ttlMs}, maxKeys: ${this.maxKeys}, material: [redacted] }`;
+  }
+}
+
+/** @internal */
+export function cacheGet(cache: KeyCache, id: string): KeyObject | undefined {
+  const map = stores.get(cache) as Map<string, Entry>;
+  const entry = map.get(id);
+  if (entry === undefined) return undefined;
+  map.delete(id);
+  if (entry.expires <= cache.nowMs()) return undefined;
+  map.set(id, entry); // most recently used last
+  return entry.material;
+}
+
+/** @internal */
+export function cacheSet(cache: KeyCache, id: string, material: KeyObject): void {
+  const map = stores.get(cache) as Map<string, Entry>;
+  map.delete(id);
+  map.set(id, { material, expires: cache.nowMs() + cache.ttlMs });
+  while (map.size > cache.maxKeys) map.delete(map.keys().next().value as string);
+}
+
+/**
+ * Creates a data-key cache to share between {@link loadKeyring} calls (one per process, usually).
+ * Exported from `fieldcrypt/key-store`.
+ *
+ * @example
+ * ```ts
+ * const cache = createKeyCache({ ttlMs: 10 * 60_000, maxKeys: 5_000 });
+ * const keyring = await loadKeyring(pool, root, { scopes: [tenantId], cache });
+ * ```
+ */
+export function createKeyCache(options?: KeyCacheOptions): KeyCache {
+  const ttlMs = options?.ttlMs ?? 10 * 60_000;
+  const maxKeys = options?.maxKeys ?? 1000;
+  if (!Number.isFinite(ttlMs) || ttlMs < 0) throw new InvalidOption("cache ttlMs must be a non-negative number");
+  if (!Number.isInteger(maxKeys) || maxKeys < 1) throw new InvalidOption("cache maxKeys must be a positive integer");
+  return new KeyCache(ttlMs, maxKeys, options?.now ?? Date.now);
+}
