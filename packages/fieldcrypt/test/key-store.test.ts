@@ -4,6 +4,7 @@
  * other scopes unaffected, audited), the cache's TTL and size bound, an unreachable provider.
  */
 import { inspect } from "node:util";
+import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAuditor, createAuditTable, verifyAudit } from "../src/audit/index.js";
 import { decrypt, encrypt } from "../src/cell/index.js";
@@ -122,6 +123,27 @@ describe("creating data keys", () => {
     expect(keyring.primary(A).id).toBe(second.id);
     expect(keyring.primary().id).toBe(shared.id);
     expect(keyring.has(first.id)).toBe(true);
+  });
+
+  it("concurrent creates for one scope leave exactly one primary", async () => {
+    const pool = db.kind === "server" ? new pg.Pool({ connectionString: db.connectionString, max: 5 }) : undefined;
+    try {
+      const created = await Promise.all(
+        Array.from({ length: 5 }, () => createDataKey(pool ?? q, root1, A, { auditor })),
+      );
+      const keys = await listDataKeys(q, { scopes: [A] });
+      expect(keys).toHaveLength(5);
+      expect(keys.filter((k) => k.state === "primary")).toHaveLength(1);
+      expect(created.flatMap((c) => c.retired).sort()).toEqual(
+        keys
+          .filter((k) => k.state === "decrypt-only")
+          .map((k) => k.id)
+          .sort(),
+      );
+      expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 5 });
+    } finally {
+      await pool?.end();
+    }
   });
 
   it("allows one primary per scope in the table itself", async () => {
@@ -312,6 +334,29 @@ describe("the key cache", () => {
     expect(calls.unwrap).toBe(4);
     await loadKeyring(q, provider, { scopes: [A] }); // no cache: every load unwraps
     expect(calls.unwrap).toBe(6);
+  });
+
+  it("makes one provider call per key when many requests load a cold scope at once", async () => {
+    await createDataKey(q, root1, A);
+    await createDataKey(q, root1, A);
+    const cache = createKeyCache();
+    const { provider, calls } = counting(root1);
+    const rings = await Promise.all(Array.from({ length: 20 }, () => loadKeyring(q, provider, { scopes: [A], cache })));
+    expect(calls.unwrap).toBe(2);
+    expect(new Set(rings.map((r) => r.primary(A).id)).size).toBe(1);
+  });
+
+  it("does not cache a failed unwrap", async () => {
+    await createDataKey(q, root1, A);
+    const cache = createKeyCache();
+    const { provider } = counting(root1, () => new Error("down"));
+    expect(await caught(() => loadKeyring(q, provider, { scopes: [A], cache }))).toMatchObject({
+      code: "ERR_ROOT_KEY_UNAVAILABLE",
+    });
+    expect(cache.size).toBe(0);
+    const { provider: up, calls } = counting(root1);
+    await loadKeyring(q, up, { scopes: [A], cache });
+    expect([calls.unwrap, cache.size]).toEqual([1, 1]);
   });
 
   it("holds at most maxKeys, dropping the least recently used", async () => {

@@ -18,6 +18,20 @@ interface Entry {
 }
 
 const stores = new WeakMap<KeyCache, Map<string, Entry>>();
+const pending = new WeakMap<KeyCache, Map<string, Promise<KeyObject>>>();
+
+/**
+ * The unwrap in flight for `id`, shared by concurrent loads of a cold key (one provider call, not
+ * one per waiting request); `start` runs only when none is. @internal
+ */
+export function cacheLoad(cache: KeyCache, id: string, start: () => Promise<KeyObject>): Promise<KeyObject> {
+  const map = pending.get(cache) as Map<string, Promise<KeyObject>>;
+  const inFlight = map.get(id);
+  if (inFlight !== undefined) return inFlight;
+  const promise = start().finally(() => map.delete(id));
+  map.set(id, promise);
+  return promise;
+}
 
 /**
  * Unwrapped data keys by id, with a TTL and a size bound, so that loading a tenant's keyring costs
@@ -36,6 +50,7 @@ export class KeyCache {
     this.maxKeys = maxKeys;
     this.#now = now;
     stores.set(this, new Map());
+    pending.set(this, new Map());
   }
 
   /** Keys currently cached (expired ones included until they are next looked up). */

@@ -40,17 +40,29 @@ export async function createDataKey(
   } finally {
     material.fill(0);
   }
-  // One statement: the old primary is retired before the new one is inserted (the unique index
-  // allows one primary per scope, so a concurrent create for the same scope fails instead of forking).
-  const { rows } = await db.query(
-    `WITH retired AS (
+  // One statement: the old primary is retired before the new one is inserted. The unique index
+  // allows one primary per scope: a create that loses a race to a concurrent one retries.
+  const text = `WITH retired AS (
        UPDATE fieldcrypt_keys SET state = 'decrypt-only', retired_at = now()
         WHERE scope IS NOT DISTINCT FROM $2::text AND state = 'primary' RETURNING id)
      INSERT INTO fieldcrypt_keys (id, scope, state, root_key_id, wrapped_key)
      SELECT $1::text, $2::text, 'primary', $3::text, $4::bytea FROM (SELECT count(*) FROM retired) AS r
-     RETURNING (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM retired) AS retired`,
-    [id, scopeValue, provider.id, Buffer.from(wrapped)],
-  );
+     RETURNING (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM retired) AS retired`;
+  const values = [id, scopeValue, provider.id, Buffer.from(wrapped)];
+  let rows: unknown[];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      ({ rows } = await db.query(text, values));
+      break;
+    } catch (error) {
+      // A concurrent create for the scope committed its primary first: retire it in turn.
+      const e = error as { code?: unknown; constraint?: unknown; message?: unknown };
+      const lostRace =
+        e.code === "23505" &&
+        (e.constraint === "fieldcrypt_keys_one_primary" || String(e.message).includes("fieldcrypt_keys_one_primary"));
+      if (!lostRace || attempt >= 5) throw error;
+    }
+  }
   const retired = ((rows[0] as { retired: string[] | null } | undefined)?.retired ?? []) as string[];
   await audit(db, options, "key.create", scopeValue, [id], { rootKeyId: provider.id, retired });
   return { id, scope: scopeValue ?? undefined, rootKeyId: provider.id, retired };

@@ -4,7 +4,7 @@ import { createKeyring, type Keyring, type KeyringEntry } from "../keyring/keyri
 import { KeyDestroyed, RootKeyUnavailable } from "../kms/errors.js";
 import type { RootKeyProvider } from "../kms/provider.js";
 import type { Queryable } from "../pg/index.js";
-import { cacheGet, cacheSet, type KeyCache } from "./cache.js";
+import { cacheGet, cacheLoad, cacheSet, type KeyCache } from "./cache.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions, scopeParam } from "./internal.js";
 
 /** Options of {@link loadKeyring}. */
@@ -93,8 +93,23 @@ async function materialOf(
   providers: readonly RootKeyProvider[],
   options: LoadKeyringOptions,
 ): Promise<KeyObject> {
-  const cached = options.cache === undefined ? undefined : cacheGet(options.cache, row.id);
+  const cache = options.cache;
+  if (cache === undefined) return unwrapRow(db, row, providers, options);
+  const cached = cacheGet(cache, row.id);
   if (cached !== undefined) return cached;
+  return cacheLoad(cache, row.id, async () => {
+    const material = await unwrapRow(db, row, providers, options);
+    cacheSet(cache, row.id, material);
+    return material;
+  });
+}
+
+async function unwrapRow(
+  db: Queryable,
+  row: KeyRow,
+  providers: readonly RootKeyProvider[],
+  options: LoadKeyringOptions,
+): Promise<KeyObject> {
   const provider = providers.find((p) => p.id === row.root_key_id);
   if (provider === undefined) {
     throw new RootKeyUnavailable(
@@ -114,7 +129,6 @@ async function materialOf(
   }
   const material = createSecretKey(bytes);
   bytes.fill(0);
-  if (options.cache !== undefined) cacheSet(options.cache, row.id, material);
   return material;
 }
 
