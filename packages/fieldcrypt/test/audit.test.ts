@@ -24,9 +24,17 @@ beforeAll(async () => {
   await createAuditTable(q);
 });
 afterAll(async () => db?.close());
-beforeEach(async () => {
-  await db.query("DELETE FROM fieldcrypt_audit");
-});
+beforeEach(async () => tamper("DELETE FROM fieldcrypt_audit"));
+
+/** Runs SQL with the append-only triggers off, as the table owner could. */
+async function tamper(sql: string): Promise<void> {
+  await db.query("ALTER TABLE fieldcrypt_audit DISABLE TRIGGER USER");
+  try {
+    await db.query(sql);
+  } finally {
+    await db.query("ALTER TABLE fieldcrypt_audit ENABLE TRIGGER USER");
+  }
+}
 
 async function appendMany(n: number): Promise<void> {
   for (let i = 1; i <= n; i++) {
@@ -82,7 +90,7 @@ describe("tampering is detected", () => {
     ["mac", "UPDATE fieldcrypt_audit SET mac = prev_mac WHERE seq = 4"],
     ["prev_mac", "UPDATE fieldcrypt_audit SET prev_mac = mac WHERE seq = 4"],
   ])("an edited entry (%s)", async (_, sql) => {
-    await db.query(sql);
+    await tamper(sql);
     expect(await verifyAudit(q, auditor)).toMatchObject({
       ok: false,
       entries: 10,
@@ -93,12 +101,12 @@ describe("tampering is detected", () => {
   });
 
   it("an edited last entry", async () => {
-    await db.query("UPDATE fieldcrypt_audit SET actor = 'x' WHERE seq = 10");
+    await tamper("UPDATE fieldcrypt_audit SET actor = 'x' WHERE seq = 10");
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, firstBadSeq: 10, reason: "edited" });
   });
 
   it("a deleted entry", async () => {
-    await db.query("DELETE FROM fieldcrypt_audit WHERE seq = 4");
+    await tamper("DELETE FROM fieldcrypt_audit WHERE seq = 4");
     expect(await verifyAudit(q, auditor)).toMatchObject({
       ok: false,
       entries: 9,
@@ -109,20 +117,20 @@ describe("tampering is detected", () => {
   });
 
   it("a deleted first entry", async () => {
-    await db.query("DELETE FROM fieldcrypt_audit WHERE seq = 1");
+    await tamper("DELETE FROM fieldcrypt_audit WHERE seq = 1");
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, verified: 0, firstBadSeq: 1, reason: "deleted" });
   });
 
   it("deleted entries with the rest renumbered to close the gap", async () => {
-    await db.query("DELETE FROM fieldcrypt_audit WHERE seq IN (4, 5)");
-    await db.query("UPDATE fieldcrypt_audit SET seq = seq - 2 WHERE seq > 5");
+    await tamper("DELETE FROM fieldcrypt_audit WHERE seq IN (4, 5)");
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 2 WHERE seq > 5");
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, firstBadSeq: 4, reason: "deleted" });
   });
 
   it("a reordered entry (two entries swap places)", async () => {
-    await db.query("UPDATE fieldcrypt_audit SET seq = 1000 WHERE seq = 4");
-    await db.query("UPDATE fieldcrypt_audit SET seq = 4 WHERE seq = 5");
-    await db.query("UPDATE fieldcrypt_audit SET seq = 5 WHERE seq = 1000");
+    await tamper("UPDATE fieldcrypt_audit SET seq = 1000 WHERE seq = 4");
+    await tamper("UPDATE fieldcrypt_audit SET seq = 4 WHERE seq = 5");
+    await tamper("UPDATE fieldcrypt_audit SET seq = 5 WHERE seq = 1000");
     expect(await verifyAudit(q, auditor)).toMatchObject({
       ok: false,
       entries: 10,
@@ -133,16 +141,16 @@ describe("tampering is detected", () => {
   });
 
   it("a reordered entry (moved later by its timestamp order and seq)", async () => {
-    await db.query("UPDATE fieldcrypt_audit SET seq = 100 WHERE seq = 2");
-    await db.query("UPDATE fieldcrypt_audit SET seq = seq - 1 WHERE seq BETWEEN 3 AND 10");
-    await db.query("UPDATE fieldcrypt_audit SET seq = 10 WHERE seq = 100");
+    await tamper("UPDATE fieldcrypt_audit SET seq = 100 WHERE seq = 2");
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 1 WHERE seq BETWEEN 3 AND 10");
+    await tamper("UPDATE fieldcrypt_audit SET seq = 10 WHERE seq = 100");
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, firstBadSeq: 2, reason: "reordered" });
   });
 
   it("an inserted entry (copying the previous entry's MAC as its prev_mac)", async () => {
-    await db.query("UPDATE fieldcrypt_audit SET seq = seq + 100 WHERE seq >= 5");
-    await db.query("UPDATE fieldcrypt_audit SET seq = seq - 99 WHERE seq >= 105");
-    await db.query(
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq + 100 WHERE seq >= 5");
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 99 WHERE seq >= 105");
+    await tamper(
       `INSERT INTO fieldcrypt_audit (seq, at, actor, action, scope, key_ids, details, prev_mac, mac)
        SELECT 5, at, 'attacker', 'key.create', 'tenant-1', '{dk-fake}', '{}', mac, mac FROM fieldcrypt_audit WHERE seq = 4`,
     );
@@ -156,15 +164,34 @@ describe("tampering is detected", () => {
   });
 
   it("an inserted copy of a genuine entry (a replay)", async () => {
-    await db.query("UPDATE fieldcrypt_audit SET seq = seq + 100 WHERE seq >= 5");
-    await db.query("UPDATE fieldcrypt_audit SET seq = seq - 99 WHERE seq >= 105");
-    await db.query(
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq + 100 WHERE seq >= 5");
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 99 WHERE seq >= 105");
+    await tamper(
       `INSERT INTO fieldcrypt_audit (seq, at, actor, action, scope, key_ids, details, prev_mac, mac)
        SELECT 5, at, actor, action, scope, key_ids, details, prev_mac, mac FROM fieldcrypt_audit WHERE seq = 3`,
     );
     const result = await verifyAudit(q, auditor);
     expect(result).toMatchObject({ ok: false, firstBadSeq: 5 });
     expect(["inserted", "reordered"]).toContain(result.reason);
+  });
+});
+
+describe("the append-only guard", () => {
+  it("refuses UPDATE, DELETE and TRUNCATE", async () => {
+    await appendMany(2);
+    for (const [sql, op] of [
+      ["UPDATE fieldcrypt_audit SET actor = 'x' WHERE seq = 1", "UPDATE"],
+      ["DELETE FROM fieldcrypt_audit WHERE seq = 2", "DELETE"],
+      ["TRUNCATE fieldcrypt_audit", "TRUNCATE"],
+    ]) {
+      const error = await db.query(sql as string).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((error as Error).message).toBe(`fieldcrypt_audit is append-only (${op} refused)`);
+    }
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 2 });
+    await createAuditTable(q); // idempotent
   });
 });
 

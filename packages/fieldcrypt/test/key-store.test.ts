@@ -46,7 +46,9 @@ beforeAll(async () => {
 afterAll(async () => db?.close());
 beforeEach(async () => {
   await db.query("DELETE FROM fieldcrypt_keys");
+  await db.query("ALTER TABLE fieldcrypt_audit DISABLE TRIGGER USER");
   await db.query("DELETE FROM fieldcrypt_audit");
+  await db.query("ALTER TABLE fieldcrypt_audit ENABLE TRIGGER USER");
   await db.query("DELETE FROM notes");
 });
 

@@ -1,11 +1,14 @@
 import type { Queryable } from "../pg/index.js";
 
 /**
- * The audit table. `seq` numbers entries 1, 2, 3, … with no gap; `mac` commits to the entry and,
- * through `prev_mac`, to every entry before it. `details` is `json` (not `jsonb`) so the exact text
- * that was MACed is kept. Exported from `fieldcrypt/audit`.
+ * The audit table and its append-only guard. `seq` numbers entries 1, 2, 3, … with no gap; `mac`
+ * commits to the entry and, through `prev_mac`, to every entry before it. `details` is `json` (not
+ * `jsonb`) so the exact text that was MACed is kept. Triggers refuse UPDATE, DELETE and TRUNCATE:
+ * a defence in depth only — the table owner can disable them, which is what the MAC chain is for.
+ * Exported from `fieldcrypt/audit`.
  */
-export const AUDIT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS fieldcrypt_audit (
+export const AUDIT_TABLE_SQL: readonly string[] = [
+  `CREATE TABLE IF NOT EXISTS fieldcrypt_audit (
   seq bigint PRIMARY KEY CHECK (seq > 0),
   at timestamptz NOT NULL,
   actor text NOT NULL,
@@ -15,11 +18,21 @@ export const AUDIT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS fieldcrypt_audit (
   details json NOT NULL DEFAULT '{}',
   prev_mac bytea NOT NULL,
   mac bytea NOT NULL
-)`;
+)`,
+  `CREATE OR REPLACE FUNCTION fieldcrypt_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  RAISE EXCEPTION 'fieldcrypt_audit is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';
+END
+$$`,
+  `CREATE OR REPLACE TRIGGER fieldcrypt_audit_no_change BEFORE UPDATE OR DELETE ON fieldcrypt_audit
+  FOR EACH ROW EXECUTE FUNCTION fieldcrypt_audit_append_only()`,
+  `CREATE OR REPLACE TRIGGER fieldcrypt_audit_no_truncate BEFORE TRUNCATE ON fieldcrypt_audit
+  FOR EACH STATEMENT EXECUTE FUNCTION fieldcrypt_audit_append_only()`,
+];
 
 /**
- * Creates `fieldcrypt_audit` when it does not exist. Run it once (a migration, or at startup before
- * the first append). Exported from `fieldcrypt/audit`.
+ * Creates `fieldcrypt_audit` and its append-only triggers when they do not exist. Run it once (a
+ * migration, or at startup before the first append). Exported from `fieldcrypt/audit`.
  *
  * @example
  * ```ts
@@ -27,5 +40,5 @@ export const AUDIT_TABLE_SQL = `CREATE TABLE IF NOT EXISTS fieldcrypt_audit (
  * ```
  */
 export async function createAuditTable(db: Queryable): Promise<void> {
-  await db.query(AUDIT_TABLE_SQL);
+  for (const statement of AUDIT_TABLE_SQL) await db.query(statement);
 }
