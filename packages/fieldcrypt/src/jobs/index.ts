@@ -10,6 +10,7 @@
  * @module
  */
 export type { Queryable } from "../pg/index.js";
+export { JobBusy } from "./job-busy.js";
 export { type BeforeWriteBatch, type JobProgress, type JobResult, type RunJobOptions, runJob } from "./run.js";
 export {
   ensureJobTables,

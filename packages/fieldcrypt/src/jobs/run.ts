@@ -5,8 +5,9 @@ import { type ErrorCode, InvalidOption, isFieldcryptError } from "../errors/inde
 import type { Keyring } from "../keyring/keyring.js";
 import type { Queryable } from "../pg/index.js";
 import type { EncryptedTable } from "../table/index.js";
-import { type BatchPlan, columnTypes, keyAlias, selectBatch, toText, updateBatch } from "./sql.js";
-import { getJob, JOB_ERRORS, JOBS, type JobCounts, type JobKind, type JobStatus } from "./tables.js";
+import { JobBusy } from "./job-busy.js";
+import { type BatchPlan, columnTypes, keyAlias, rangeBounds, selectBatch, toText, updateBatch } from "./sql.js";
+import { getJob, JOB_ERRORS, JOB_RANGES, JOBS, type JobCounts, type JobKind, type JobStatus } from "./tables.js";
 import { type JobDatabase, withTransaction } from "./transaction.js";
 import { type JobColumn, transformCell } from "./transform.js";
 
@@ -64,6 +65,23 @@ export interface RunJobOptions {
    * before its UPDATE (where a concurrent write would race the job).
    */
   readonly beforeWrite?: ((batch: BeforeWriteBatch) => Promise<void> | void) | undefined;
+  /**
+   * Concurrent loops in this process, each claiming key ranges (`fieldcrypt_job_ranges`) and
+   * running its batches on its own pooled connection. On PGlite or a single session they run one
+   * after the other. More than 1 makes a new job a parallel one. Default 1.
+   */
+  readonly workers?: number | undefined;
+  /**
+   * Key ranges a new job is split into (default `4 × workers` when `workers > 1`; otherwise the
+   * job has one cursor). A job created with ranges is always run by ranges, by every process that
+   * runs it: several processes with the same `jobId` share its ranges.
+   */
+  readonly ranges?: number | undefined;
+  /**
+   * Seconds a worker's lease on the job (or on a range) lasts; it is renewed in every batch's
+   * transaction. A killed worker's job can be taken over once its lease expires. Default 30.
+   */
+  readonly leaseSeconds?: number | undefined;
 }
 
 /** What a job run did. Counts are the job's totals (over every run of a resumed job). */
@@ -140,10 +158,27 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   const types = await columnTypes(db, table.table, read);
   const plan: BatchPlan = { table: table.table, keys, read, types };
 
+  const leaseSeconds = options.leaseSeconds ?? 30;
+  if (!(typeof leaseSeconds === "number" && leaseSeconds > 0 && Number.isFinite(leaseSeconds))) {
+    throw new InvalidOption("leaseSeconds must be a positive number");
+  }
+  const workers = options.workers ?? 1;
+  if (!Number.isInteger(workers) || workers < 1 || workers > 64) {
+    throw new InvalidOption("workers must be an integer from 1 to 64");
+  }
+  const rangeCount = options.ranges ?? (workers > 1 ? workers * 4 : undefined);
+  if (rangeCount !== undefined && (!Number.isInteger(rangeCount) || rangeCount < 1 || rangeCount > 10_000)) {
+    throw new InvalidOption("ranges must be an integer from 1 to 10000");
+  }
+  // Who holds a lease: this call of runJob (a second call in the same process is another owner).
+  const me = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  const lease = `make_interval(secs => ${Number(leaseSeconds)}::double precision)`;
+
   // The job row: resumed, or created.
   let jobId: string | null = options.jobId ?? null;
   const totals = { processed: 0, changed: 0, skipped: 0, failed: 0, batches: 0 };
   let cursor: string[] | null = null;
+  let ranged = false;
   if (jobId !== null) {
     const job = await getJob(db, jobId);
     if (job === undefined) throw new InvalidOption(`job ${JSON.stringify(jobId)} does not exist`);
@@ -159,19 +194,31 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     });
     cursor = job.cursor === null ? null : [...job.cursor];
     if (job.status === "done") return result("done");
-    if (!dryRun) {
-      await db.query(`UPDATE ${JOBS} SET status = 'running', host = $2, pid = $3, updated_at = now() WHERE id = $1`, [
+    ranged = job.ranges > 0 && !dryRun;
+    if (!dryRun && !ranged) {
+      const claimed = await db.query(
+        `UPDATE ${JOBS} SET status = 'running', host = $2, pid = $3, owner = $4, lease_until = now() + ${lease},
+           updated_at = now() WHERE id = $1 AND (owner IS NULL OR owner = $4 OR lease_until < now()) RETURNING 1`,
+        [jobId, hostname(), process.pid, me],
+      );
+      if (claimed.rows.length === 0) throw new JobBusy(jobId);
+    } else if (ranged) {
+      await db.query(`UPDATE ${JOBS} SET status = 'running', updated_at = now() WHERE id = $1 AND status <> 'done'`, [
         jobId,
-        hostname(),
-        process.pid,
       ]);
     }
   } else if (!dryRun) {
-    jobId = randomUUID();
-    await db.query(
-      `INSERT INTO ${JOBS} (id, kind, table_name, columns, status, host, pid) VALUES ($1, $2, $3, $4, 'running', $5, $6)`,
-      [jobId, kind, table.table, JSON.stringify(names), hostname(), process.pid],
-    );
+    const id = randomUUID();
+    jobId = id;
+    ranged = rangeCount !== undefined;
+    await withTransaction(db, async (tx) => {
+      await tx.query(
+        `INSERT INTO ${JOBS} (id, kind, table_name, columns, status, host, pid, owner, lease_until)
+         VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, ${ranged ? "NULL" : `now() + ${lease}`})`,
+        [id, kind, table.table, JSON.stringify(names), hostname(), process.pid, ranged ? null : me],
+      );
+      if (ranged) await createRanges(tx, plan, id, rangeCount as number);
+    });
   }
 
   function result(status: "done" | "stopped"): JobResult {
@@ -182,112 +229,169 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   let readThisRun = 0;
   const setStatus = async (status: JobStatus): Promise<void> => {
     if (dryRun || jobId === null) return;
+    if (ranged) {
+      // Ranges leased to this call go back to the pool; the job is done only when every range is.
+      await db.query(`UPDATE ${JOB_RANGES} SET owner = NULL, lease_until = NULL WHERE job_id = $1 AND owner LIKE $2`, [
+        jobId,
+        `${me}/%`,
+      ]);
+      await db.query(
+        `UPDATE ${JOBS} SET status = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END
+          WHERE id = $1 AND status <> 'done' AND ($2 = 'done' OR NOT EXISTS (
+            SELECT 1 FROM ${JOB_RANGES} WHERE job_id = $1 AND status <> 'done' AND lease_until >= now()))`,
+        [jobId, status],
+      );
+      return;
+    }
+    // Only the lease holder changes the status (a runner that lost its lease leaves the job alone).
     await db.query(
-      `UPDATE ${JOBS} SET status = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END WHERE id = $1`,
-      [jobId, status],
+      `UPDATE ${JOBS} SET status = $2, updated_at = now(), finished_at = CASE WHEN $2 = 'done' THEN now() END,
+         owner = NULL, lease_until = NULL WHERE id = $1 AND (owner IS NULL OR owner = $3)`,
+      [jobId, status, me],
     );
   };
 
+  /** One batch of a lane, in `tx`: claim, read, transform, write, record errors, checkpoint. */
+  const runBatch = async (tx: Queryable, lane: Lane) => {
+    if (!dryRun) await lane.claim(tx);
+    const select = selectBatch(plan, lane.cursor, batchSize, lane.upTo);
+    const rows = (await tx.query(select.text, select.values)).rows as Record<string, unknown>[];
+    const counts = { processed: rows.length, changed: 0, skipped: 0, failed: 0 };
+    const more = rows.length === batchSize;
+    if (rows.length === 0) {
+      if (!dryRun) await lane.checkpoint(tx, counts, null, false);
+      return { counts, last: null, more: false };
+    }
+    const allKeys: string[][] = [];
+    const updates: { keys: string[]; old: (string | null)[]; next: (string | null)[] }[] = [];
+    const errors: { rowKey: string; column: string; code: string }[] = [];
+    for (const row of rows) {
+      const rowKeys = keys.map((_, i) => row[keyAlias(i)] as string);
+      allKeys.push(rowKeys);
+      const next = new Map<string, unknown>();
+      let failed = false;
+      for (const target of targets) {
+        const indexColumn = target.blindIndex?.column;
+        try {
+          const change = transformCell(
+            kind,
+            target,
+            row[target.name],
+            indexColumn === undefined ? undefined : row[indexColumn],
+            () => table.rowContext(row, rowScope),
+            keyring,
+          );
+          if (change === undefined) continue;
+          next.set(target.name, change.value);
+          if (indexColumn !== undefined && "blindIndex" in change) next.set(indexColumn, change.blindIndex);
+        } catch (error) {
+          failed = true;
+          errors.push({ rowKey: JSON.stringify(rowKeys), column: target.name, code: errorCode(error) });
+        }
+      }
+      if (failed) counts.failed++;
+      if (next.size === 0) continue;
+      updates.push({
+        keys: rowKeys,
+        old: written.map((c) => toText(row[c])),
+        next: written.map((c) => toText(next.has(c) ? next.get(c) : row[c])),
+      });
+    }
+    if (beforeWrite !== undefined) await beforeWrite({ tx, keys: allKeys, changing: updates.map((u) => u.keys) });
+    const last = allKeys[allKeys.length - 1] as string[];
+    if (dryRun) {
+      counts.changed = updates.length;
+    } else {
+      if (updates.length > 0) {
+        const update = updateBatch(plan, written, updates);
+        counts.changed = (await tx.query(update.text, update.values)).rows.length;
+        counts.skipped = updates.length - counts.changed;
+      }
+      if (errors.length > 0) {
+        await tx.query(
+          `INSERT INTO ${JOB_ERRORS} (job_id, table_name, row_key, column_name, code)
+           SELECT $1, $2, e.row_key, e.column_name, e.code FROM unnest($3::text[], $4::text[], $5::text[]) AS e(row_key, column_name, code)`,
+          [jobId, table.table, errors.map((e) => e.rowKey), errors.map((e) => e.column), errors.map((e) => e.code)],
+        );
+      }
+      // The checkpoint commits with the batch: a killed job resumes right after it.
+      await lane.checkpoint(tx, counts, last, more);
+    }
+    return { counts, last, more };
+  };
+
+  const afterBatch = async (done: { counts: Omit<JobCounts, "batches">; last: string[] | null }) => {
+    cursor = done.last;
+    totals.processed += done.counts.processed;
+    totals.changed += done.counts.changed;
+    totals.skipped += done.counts.skipped;
+    totals.failed += done.counts.failed;
+    totals.batches++;
+    readThisRun += done.counts.processed;
+    const elapsedMs = performance.now() - started;
+    onProgress?.({
+      jobId,
+      kind,
+      table: table.table,
+      ...totals,
+      batch: done.counts,
+      rowsPerSecond: elapsedMs > 0 ? (readThisRun * 1000) / elapsedMs : 0,
+      elapsedMs,
+      cursor,
+    });
+  };
+  const throttle = async (stop: AbortSignal | undefined) => {
+    if (rate !== undefined) await sleep((readThisRun * 1000) / rate - (performance.now() - started), stop);
+  };
+
   try {
+    if (ranged) {
+      const status = await runRanges();
+      await setStatus(status);
+      const job = await getJob(db, jobId as string);
+      if (job !== undefined) {
+        Object.assign(totals, {
+          processed: job.processed,
+          changed: job.changed,
+          skipped: job.skipped,
+          failed: job.failed,
+          batches: job.batches,
+        });
+      }
+      return result(status);
+    }
+    const lane: Lane = {
+      cursor,
+      upTo: null,
+      claim: async (tx) => {
+        // Renews the lease; in the same statement, refuses a job another live worker took over.
+        const claimed = await tx.query(
+          `UPDATE ${JOBS} SET owner = $2, lease_until = now() + ${lease} WHERE id = $1
+             AND (owner IS NULL OR owner = $2 OR lease_until < now()) RETURNING 1`,
+          [jobId, me],
+        );
+        if (claimed.rows.length === 0) throw new JobBusy(jobId as string);
+      },
+      checkpoint: async (tx, counts, last) => {
+        if (last === null) return;
+        await tx.query(
+          `UPDATE ${JOBS} SET cursor = $2, processed = processed + $3, changed = changed + $4, skipped = skipped + $5,
+             failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
+          [jobId, JSON.stringify(last), counts.processed, counts.changed, counts.skipped, counts.failed],
+        );
+      },
+    };
     for (;;) {
       if (signal?.aborted === true) {
         await setStatus("stopped");
         return result("stopped");
       }
-      const batch = async (tx: Queryable) => {
-        const select = selectBatch(plan, cursor, batchSize);
-        const rows = (await tx.query(select.text, select.values)).rows as Record<string, unknown>[];
-        const counts = { processed: rows.length, changed: 0, skipped: 0, failed: 0 };
-        if (rows.length === 0) return { counts, last: null, more: false };
-        const allKeys: string[][] = [];
-        const updates: { keys: string[]; old: (string | null)[]; next: (string | null)[] }[] = [];
-        const errors: { rowKey: string; column: string; code: string }[] = [];
-        for (const row of rows) {
-          const rowKeys = keys.map((_, i) => row[keyAlias(i)] as string);
-          allKeys.push(rowKeys);
-          const next = new Map<string, unknown>();
-          let failed = false;
-          for (const target of targets) {
-            const indexColumn = target.blindIndex?.column;
-            try {
-              const change = transformCell(
-                kind,
-                target,
-                row[target.name],
-                indexColumn === undefined ? undefined : row[indexColumn],
-                () => table.rowContext(row, rowScope),
-                keyring,
-              );
-              if (change === undefined) continue;
-              next.set(target.name, change.value);
-              if (indexColumn !== undefined && "blindIndex" in change) next.set(indexColumn, change.blindIndex);
-            } catch (error) {
-              failed = true;
-              errors.push({ rowKey: JSON.stringify(rowKeys), column: target.name, code: errorCode(error) });
-            }
-          }
-          if (failed) counts.failed++;
-          if (next.size === 0) continue;
-          updates.push({
-            keys: rowKeys,
-            old: written.map((c) => toText(row[c])),
-            next: written.map((c) => toText(next.has(c) ? next.get(c) : row[c])),
-          });
-        }
-        if (beforeWrite !== undefined) await beforeWrite({ tx, keys: allKeys, changing: updates.map((u) => u.keys) });
-        if (dryRun) {
-          counts.changed = updates.length;
-        } else {
-          if (updates.length > 0) {
-            const update = updateBatch(plan, written, updates);
-            counts.changed = (await tx.query(update.text, update.values)).rows.length;
-            counts.skipped = updates.length - counts.changed;
-          }
-          if (errors.length > 0) {
-            await tx.query(
-              `INSERT INTO ${JOB_ERRORS} (job_id, table_name, row_key, column_name, code)
-               SELECT $1, $2, e.row_key, e.column_name, e.code FROM unnest($3::text[], $4::text[], $5::text[]) AS e(row_key, column_name, code)`,
-              [jobId, table.table, errors.map((e) => e.rowKey), errors.map((e) => e.column), errors.map((e) => e.code)],
-            );
-          }
-          // The checkpoint commits with the batch: a killed job resumes right after it.
-          await tx.query(
-            `UPDATE ${JOBS} SET cursor = $2, processed = processed + $3, changed = changed + $4, skipped = skipped + $5,
-               failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
-            [
-              jobId,
-              JSON.stringify(allKeys[allKeys.length - 1]),
-              counts.processed,
-              counts.changed,
-              counts.skipped,
-              counts.failed,
-            ],
-          );
-        }
-        return { counts, last: allKeys[allKeys.length - 1] as string[], more: rows.length === batchSize };
-      };
-      const done = dryRun ? await batch(db) : await withTransaction(db, batch);
+      const done = dryRun ? await runBatch(db, lane) : await withTransaction(db, (tx) => runBatch(tx, lane));
       if (done.last === null) break;
-      cursor = done.last;
-      totals.processed += done.counts.processed;
-      totals.changed += done.counts.changed;
-      totals.skipped += done.counts.skipped;
-      totals.failed += done.counts.failed;
-      totals.batches++;
-      readThisRun += done.counts.processed;
-      const elapsedMs = performance.now() - started;
-      onProgress?.({
-        jobId,
-        kind,
-        table: table.table,
-        ...totals,
-        batch: done.counts,
-        rowsPerSecond: elapsedMs > 0 ? (readThisRun * 1000) / elapsedMs : 0,
-        elapsedMs,
-        cursor,
-      });
+      lane.cursor = done.last;
+      await afterBatch(done);
       if (!done.more) break;
-      if (rate !== undefined) await sleep((readThisRun * 1000) / rate - (performance.now() - started), signal);
+      await throttle(signal);
     }
     await setStatus("done");
     return result("done");
@@ -295,6 +399,156 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     await setStatus("failed").catch(() => {});
     throw error;
   }
+
+  /** Parallel mode: `workers` loops (one on a single-session database) claiming ranges until none is left. */
+  async function runRanges(): Promise<"done" | "stopped"> {
+    const id = jobId as string;
+    const stop = new AbortController();
+    const onAbort = () => stop.abort();
+    if (signal?.aborted === true) stop.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const concurrent = "connect" in db && typeof db.connect === "function" ? workers : 1;
+    const pollMs = Math.min(1000, (leaseSeconds * 1000) / 4);
+    const loop = async (worker: number): Promise<"done" | "stopped"> => {
+      const owner = `${me}/${worker}`;
+      for (;;) {
+        if (stop.signal.aborted) return "stopped";
+        // A short transaction: the next unfinished range that no live worker holds.
+        const claimed = await withTransaction(db, async (tx) => {
+          const { rows } = await tx.query(
+            `SELECT range_no, lower_key, upper_key, cursor FROM ${JOB_RANGES}
+              WHERE job_id = $1 AND status <> 'done' AND (owner IS NULL OR owner = $2 OR lease_until < now())
+              ORDER BY range_no LIMIT 1 FOR UPDATE SKIP LOCKED`,
+            [id, owner],
+          );
+          const row = rows[0] as
+            | { range_no: number; lower_key: string | null; upper_key: string | null; cursor: string | null }
+            | undefined;
+          if (row === undefined) return undefined;
+          await tx.query(
+            `UPDATE ${JOB_RANGES} SET owner = $3, lease_until = now() + ${lease}, status = 'running', updated_at = now()
+              WHERE job_id = $1 AND range_no = $2`,
+            [id, row.range_no, owner],
+          );
+          return row;
+        });
+        if (claimed === undefined) {
+          const { rows } = await db.query(
+            `SELECT count(*)::integer AS n FROM ${JOB_RANGES} WHERE job_id = $1 AND status <> 'done'`,
+            [id],
+          );
+          if (Number((rows[0] as { n: number }).n) === 0) return "done";
+          // Others hold the remaining ranges: wait for them to finish or for a lease to expire.
+          await sleep(pollMs, stop.signal);
+          continue;
+        }
+        const start = claimed.cursor ?? claimed.lower_key;
+        const lane: Lane = {
+          cursor: start === null ? null : (JSON.parse(start) as string[]),
+          upTo: claimed.upper_key === null ? null : (JSON.parse(claimed.upper_key) as string[]),
+          claim: async (tx) => {
+            const renewed = await tx.query(
+              `UPDATE ${JOB_RANGES} SET lease_until = now() + ${lease} WHERE job_id = $1 AND range_no = $2
+                 AND owner = $3 AND status <> 'done' RETURNING 1`,
+              [id, claimed.range_no, owner],
+            );
+            if (renewed.rows.length === 0) throw new LeaseLost();
+          },
+          checkpoint: async (tx, counts, last, more) => {
+            const finished = !more;
+            await tx.query(
+              `UPDATE ${JOB_RANGES} SET cursor = COALESCE($3, cursor), processed = processed + $4, changed = changed + $5,
+                 skipped = skipped + $6, failed = failed + $7, batches = batches + $8, updated_at = now(),
+                 status = CASE WHEN $9::boolean THEN 'done' ELSE 'running' END,
+                 owner = CASE WHEN $9::boolean THEN NULL ELSE owner END,
+                 lease_until = CASE WHEN $9::boolean THEN NULL ELSE lease_until END
+               WHERE job_id = $1 AND range_no = $2`,
+              [
+                id,
+                claimed.range_no,
+                last === null ? null : JSON.stringify(last),
+                counts.processed,
+                counts.changed,
+                counts.skipped,
+                counts.failed,
+                last === null ? 0 : 1,
+                finished,
+              ],
+            );
+            if (last === null) return;
+            await tx.query(
+              `UPDATE ${JOBS} SET cursor = $2, processed = processed + $3, changed = changed + $4, skipped = skipped + $5,
+                 failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
+              [id, JSON.stringify(last), counts.processed, counts.changed, counts.skipped, counts.failed],
+            );
+          },
+        };
+        for (;;) {
+          if (stop.signal.aborted) return "stopped";
+          let done: Awaited<ReturnType<typeof runBatch>>;
+          try {
+            done = await withTransaction(db, (tx) => runBatch(tx, lane));
+          } catch (error) {
+            if (error instanceof LeaseLost) break; // another worker took the range over: claim the next one
+            throw error;
+          }
+          if (done.last === null) break;
+          lane.cursor = done.last;
+          await afterBatch(done);
+          if (!done.more) break;
+          await throttle(stop.signal);
+        }
+      }
+    };
+    try {
+      const outcomes = await Promise.allSettled(
+        Array.from({ length: concurrent }, (_, i) =>
+          loop(i).catch((error: unknown) => {
+            stop.abort(); // one worker failing stops the others at their next batch boundary
+            throw error;
+          }),
+        ),
+      );
+      for (const outcome of outcomes) if (outcome.status === "rejected") throw outcome.reason;
+      return outcomes.some((o) => o.status === "fulfilled" && o.value === "stopped") ? "stopped" : "done";
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+}
+
+/** Where one loop of batches reads, and how it claims and checkpoints its position. */
+interface Lane {
+  /** The last key done (exclusive lower bound), or null for the start. */
+  cursor: string[] | null;
+  /** Inclusive upper bound, or null for the end of the table. */
+  readonly upTo: readonly string[] | null;
+  /** First statement of every batch transaction: take or renew the lease (throws when lost). */
+  claim(tx: Queryable): Promise<void>;
+  /** Last statement of every batch transaction: the cursor and the counts. */
+  checkpoint(
+    tx: Queryable,
+    counts: Omit<JobCounts, "batches">,
+    last: readonly string[] | null,
+    more: boolean,
+  ): Promise<void>;
+}
+
+/** The range's lease went to another worker (this one stalled past it): drop the range. */
+class LeaseLost extends Error {}
+
+/** Splits a new parallel job into key ranges, in the job's creating transaction. */
+async function createRanges(tx: Queryable, plan: BatchPlan, jobId: string, n: number): Promise<void> {
+  const bounds = rangeBounds(plan, n);
+  const rows = (await tx.query(bounds.text, bounds.values)).rows as Record<string, unknown>[];
+  const uppers = rows.slice(0, -1).map((row) => JSON.stringify(plan.keys.map((_, i) => row[keyAlias(i)] as string)));
+  const lowers: (string | null)[] = [null, ...uppers];
+  const allUppers: (string | null)[] = [...uppers, null];
+  await tx.query(
+    `INSERT INTO ${JOB_RANGES} (job_id, range_no, lower_key, upper_key)
+     SELECT $1, r.n, r.lower_key, r.upper_key FROM unnest($2::integer[], $3::text[], $4::text[]) AS r(n, lower_key, upper_key)`,
+    [jobId, lowers.map((_, i) => i), lowers, allUppers],
+  );
 }
 
 /** The stable code of a failure: a fieldcrypt code, or ERR_UNEXPECTED (never the message). */

@@ -73,18 +73,23 @@ export function selectBatch(
   plan: BatchPlan,
   after: readonly string[] | null,
   limit: number,
+  upTo: readonly string[] | null = null,
 ): { text: string; values: unknown[] } {
   const keys = plan.keys.map(quote);
   const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
   const values: unknown[] = [];
-  let where = "";
-  if (after !== null) {
-    const params = plan.keys.map((name, i) => {
-      values.push(after[i]);
-      return `$${i + 1}::text::${plan.types.get(name)}`;
-    });
-    where = ` WHERE (${keys.join(", ")}) > (${params.join(", ")})`;
-  }
+  const bound = (key: readonly string[]): string =>
+    plan.keys
+      .map((name, i) => {
+        values.push(key[i]);
+        return `$${values.length}::text::${plan.types.get(name)}`;
+      })
+      .join(", ");
+  const conditions: string[] = [];
+  if (after !== null) conditions.push(`(${keys.join(", ")}) > (${bound(after)})`);
+  // A range's upper bound is inclusive: its last key is the next range's exclusive lower bound.
+  if (upTo !== null) conditions.push(`(${keys.join(", ")}) <= (${bound(upTo)})`);
+  const where = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`;
   values.push(limit);
   return {
     text: `SELECT ${columns.join(", ")} FROM ${quote(plan.table)}${where} ORDER BY ${keys.join(", ")} LIMIT $${values.length}`,
@@ -150,5 +155,21 @@ export function updateBatch(
       `FROM unnest(${unnest.join(", ")}) AS v(${aliases.join(", ")}) ` +
       `WHERE ${[...match, ...cas].join(" AND ")} RETURNING 1`,
     values,
+  };
+}
+
+/**
+ * The last key (text form) of each of up to `n` equal slices of the table in key order (`ntile`),
+ * without the last slice: the inclusive upper bounds of all ranges but the last, which is open.
+ * Reads every key once, when a parallel job is created; never used for paging.
+ */
+export function rangeBounds(plan: BatchPlan, n: number): { text: string; values: unknown[] } {
+  const keys = plan.keys.map(quote);
+  const texts = keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`);
+  return {
+    text:
+      `SELECT DISTINCT ON (b) b, ${texts.join(", ")} FROM (SELECT ${keys.join(", ")}, ntile($1::integer) OVER (ORDER BY ${keys.join(", ")}) AS b ` +
+      `FROM ${quote(plan.table)}) AS s ORDER BY b, ${keys.map((k) => `${k} DESC`).join(", ")}`,
+    values: [n],
   };
 }

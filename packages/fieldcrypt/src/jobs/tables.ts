@@ -36,6 +36,12 @@ export interface JobRecord extends JobCounts {
   readonly finishedAt: Date | null;
   readonly host: string | null;
   readonly pid: number | null;
+  /** The worker holding the job's lease (`host/pid/random`), or null (single-cursor jobs only). */
+  readonly owner: string | null;
+  /** When that lease expires; another worker may take the job over after it. */
+  readonly leaseUntil: Date | null;
+  /** Number of key ranges of a parallel job (0: one cursor, on the job row). */
+  readonly ranges: number;
 }
 
 /** A row of `fieldcrypt_job_errors`: where a cell failed and why. Never the data. */
@@ -52,10 +58,12 @@ export interface JobError {
 
 export const JOBS = "fieldcrypt_jobs";
 export const JOB_ERRORS = "fieldcrypt_job_errors";
+export const JOB_RANGES = "fieldcrypt_job_ranges";
 
 /**
- * Creates the job tables if they do not exist (`CREATE TABLE IF NOT EXISTS`): `fieldcrypt_jobs`
- * and `fieldcrypt_job_errors`, in the first schema of the search path. Exported from
+ * Creates the job tables if they do not exist (`CREATE TABLE IF NOT EXISTS`): `fieldcrypt_jobs`,
+ * `fieldcrypt_job_errors` and `fieldcrypt_job_ranges`, in the first schema of the search path, and
+ * adds the lease columns to a `fieldcrypt_jobs` of an older version. Exported from
  * `fieldcrypt/jobs`.
  *
  * @example
@@ -93,6 +101,26 @@ export async function ensureJobTables(db: Queryable): Promise<void> {
     created_at  timestamptz NOT NULL DEFAULT now()
   )`);
   await db.query(`CREATE INDEX IF NOT EXISTS ${JOB_ERRORS}_job_id ON ${JOB_ERRORS} (job_id)`);
+  // The lease (added after the first version of the table: ADD COLUMN keeps old tables usable).
+  await db.query(`ALTER TABLE ${JOBS} ADD COLUMN IF NOT EXISTS owner text`);
+  await db.query(`ALTER TABLE ${JOBS} ADD COLUMN IF NOT EXISTS lease_until timestamptz`);
+  await db.query(`CREATE TABLE IF NOT EXISTS ${JOB_RANGES} (
+    job_id      text NOT NULL REFERENCES ${JOBS} (id) ON DELETE CASCADE,
+    range_no    integer NOT NULL,
+    lower_key   text,
+    upper_key   text,
+    cursor      text,
+    status      text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'running', 'done')),
+    owner       text,
+    lease_until timestamptz,
+    processed   bigint NOT NULL DEFAULT 0,
+    changed     bigint NOT NULL DEFAULT 0,
+    skipped     bigint NOT NULL DEFAULT 0,
+    failed      bigint NOT NULL DEFAULT 0,
+    batches     bigint NOT NULL DEFAULT 0,
+    updated_at  timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (job_id, range_no)
+  )`);
 }
 
 interface JobRow {
@@ -112,6 +140,9 @@ interface JobRow {
   finished_at: Date | string | null;
   host: string | null;
   pid: number | null;
+  owner?: string | null;
+  lease_until?: Date | string | null;
+  ranges: unknown;
 }
 
 const toDate = (value: Date | string): Date => (value instanceof Date ? value : new Date(value));
@@ -125,7 +156,10 @@ const toDate = (value: Date | string): Date => (value instanceof Date ? value : 
  * ```
  */
 export async function getJob(db: Queryable, id: string): Promise<JobRecord | undefined> {
-  const { rows } = await db.query(`SELECT * FROM ${JOBS} WHERE id = $1`, [id]);
+  const { rows } = await db.query(
+    `SELECT j.*, (SELECT count(*) FROM ${JOB_RANGES} r WHERE r.job_id = j.id) AS ranges FROM ${JOBS} j WHERE j.id = $1`,
+    [id],
+  );
   const row = rows[0] as JobRow | undefined;
   if (row === undefined) return undefined;
   return {
@@ -145,6 +179,9 @@ export async function getJob(db: Queryable, id: string): Promise<JobRecord | und
     finishedAt: row.finished_at === null ? null : toDate(row.finished_at),
     host: row.host,
     pid: row.pid,
+    owner: row.owner ?? null,
+    leaseUntil: row.lease_until === null || row.lease_until === undefined ? null : toDate(row.lease_until),
+    ranges: Number(row.ranges),
   };
 }
 
