@@ -392,6 +392,42 @@ describe("the key cache", () => {
   });
 });
 
+describe("leaks", () => {
+  it("data-key material never reaches the database, the audit log, inspect or JSON", async () => {
+    const seen: Buffer[] = [];
+    const recording: RootKeyProvider = {
+      id: root1.id,
+      wrap: (k, aad) => {
+        seen.push(Buffer.from(k));
+        return root1.wrap(k, aad);
+      },
+      unwrap: (w, aad) => root1.unwrap(w, aad),
+    };
+    await createDataKey(q, recording, A, { auditor });
+    await createDataKey(q, recording, B, { auditor });
+    await rotateRootKey(q, root1, root2, { auditor });
+    await shredScope(q, B, { auditor });
+    const cache = createKeyCache();
+    const keyring = await loadKeyring(q, root2, { scopes: [A, B], cache, auditor });
+    const dumps = [
+      JSON.stringify(
+        await db.query("SELECT id, scope, state, root_key_id, encode(wrapped_key, 'hex') AS w FROM fieldcrypt_keys"),
+      ),
+      JSON.stringify(await db.query("SELECT *, encode(mac, 'hex') AS m FROM fieldcrypt_audit")),
+      inspect(keyring),
+      JSON.stringify(keyring),
+      inspect(cache),
+      JSON.stringify(await listDataKeys(q)),
+    ].join("\n");
+    expect(seen).toHaveLength(2);
+    for (const material of seen) {
+      for (const encoding of ["hex", "base64", "base64url"] as const) {
+        expect(dumps).not.toContain(material.toString(encoding));
+      }
+    }
+  });
+});
+
 describe("an unreachable or missing provider", () => {
   it("gives ERR_ROOT_KEY_UNAVAILABLE without the provider's message, audited, nothing changed", async () => {
     const created = await createDataKey(q, root1, A);

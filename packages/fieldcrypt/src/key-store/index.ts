@@ -7,6 +7,8 @@
  *
  * @module
  */
+
+export { KeyDestroyed } from "../kms/errors.js";
 export { createKeyCache, KeyCache, type KeyCacheOptions } from "./cache.js";
 export { type CreateDataKeyResult, createDataKey } from "./create.js";
 export type { KeyEventOptions } from "./internal.js";
