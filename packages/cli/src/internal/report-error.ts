@@ -46,6 +46,22 @@ const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: strin
     exit: EXIT_FAILED,
     hint: "the value's type differs from the column's declared type",
   },
+  ERR_UNWRAP_FAILED: {
+    exit: EXIT_CONFIG,
+    hint: "the root key cannot unwrap this data key: check which root key the key table names",
+  },
+  ERR_ROOT_KEY_UNAVAILABLE: {
+    exit: EXIT_CONFIG,
+    hint: "the root-key provider (KMS/HSM) failed or is unreachable; nothing was written",
+  },
+  ERR_KEY_DESTROYED: {
+    exit: EXIT_FAILED,
+    hint: "the cell's key was crypto-shredded: its data is unrecoverable by design",
+  },
+  ERR_JOB_BUSY: {
+    exit: EXIT_FAILED,
+    hint: "another worker holds this job's lease; wait for it, or for the lease to expire if that worker died",
+  },
   ERR_INVALID_OPTION: {
     exit: EXIT_USAGE,
     hint: "run the command with --help for the accepted values",

@@ -27,7 +27,11 @@ export type ErrorCode =
   | "ERR_INVALID_OPTION"
   | "ERR_NOT_ENCRYPTED"
   | "ERR_ALREADY_ENCRYPTED"
-  | "ERR_TYPE_MISMATCH";
+  | "ERR_TYPE_MISMATCH"
+  | "ERR_UNWRAP_FAILED"
+  | "ERR_ROOT_KEY_UNAVAILABLE"
+  | "ERR_KEY_DESTROYED"
+  | "ERR_JOB_BUSY";
 
 /**
  * Base class of every fieldcrypt error.

@@ -1,12 +1,11 @@
 /**
  * Errors of root-key providers and the data-key store. Exported from `fieldcrypt/kms`.
  *
- * Their codes are not yet members of the core `ErrorCode` union (`fieldcrypt/errors`); until they
- * are, match them with `error.code === "ERR_…"` rather than `isFieldcryptError(e, code)`.
+ * Their codes are members of the core `ErrorCode` union: `isFieldcryptError(e, "ERR_KEY_DESTROYED")`.
  *
  * @module
  */
-import { type ErrorCode, FieldcryptError } from "../errors/index.js";
+import { FieldcryptError } from "../errors/index.js";
 
 /** Codes added by the key hierarchy. */
 export type KeyHierarchyErrorCode = "ERR_UNWRAP_FAILED" | "ERR_ROOT_KEY_UNAVAILABLE" | "ERR_KEY_DESTROYED";
@@ -19,10 +18,7 @@ export type KeyHierarchyErrorCode = "ERR_UNWRAP_FAILED" | "ERR_ROOT_KEY_UNAVAILA
 export class KeyUnwrapFailed extends FieldcryptError {
   readonly rootKeyId: string;
   constructor(rootKeyId: string, message?: string) {
-    super(
-      "ERR_UNWRAP_FAILED" as ErrorCode,
-      message ?? `root key ${JSON.stringify(rootKeyId)} could not unwrap the data key`,
-    );
+    super("ERR_UNWRAP_FAILED", message ?? `root key ${JSON.stringify(rootKeyId)} could not unwrap the data key`);
     this.rootKeyId = rootKeyId;
   }
 }
@@ -35,7 +31,7 @@ export class KeyUnwrapFailed extends FieldcryptError {
 export class RootKeyUnavailable extends FieldcryptError {
   readonly rootKeyId: string;
   constructor(rootKeyId: string, message: string) {
-    super("ERR_ROOT_KEY_UNAVAILABLE" as ErrorCode, message);
+    super("ERR_ROOT_KEY_UNAVAILABLE", message);
     this.rootKeyId = rootKeyId;
   }
 }
@@ -44,7 +40,7 @@ export class RootKeyUnavailable extends FieldcryptError {
 export class KeyDestroyed extends FieldcryptError {
   readonly keyId: string;
   constructor(keyId: string) {
-    super("ERR_KEY_DESTROYED" as ErrorCode, `key ${JSON.stringify(keyId)} was destroyed (crypto-shredded)`);
+    super("ERR_KEY_DESTROYED", `key ${JSON.stringify(keyId)} was destroyed (crypto-shredded)`);
     this.keyId = keyId;
   }
 }
