@@ -1,0 +1,30 @@
+// A rotate job run by the crash test (jobs-crash.test.ts) in a child process that the test kills
+// with SIGKILL: imports the BUILT library, prints one JSON line per committed batch.
+// Env: CRASH_DATABASE_URL (required), CRASH_JOB_ID (resume; unset: create the job).
+import pg from "pg";
+import { runJob } from "../../dist/jobs/index.js";
+import { createKeyring } from "../../dist/keyring/index.js";
+import { encryptedTable } from "../../dist/table/index.js";
+
+const keyring = createKeyring([
+  { id: "v1", secret: Buffer.alloc(32, 1) },
+  { id: "v2", secret: Buffer.alloc(32, 2), primary: true },
+]);
+const table = encryptedTable(keyring, {
+  table: "crash_rows",
+  primaryKey: ["id"],
+  columns: { body: { type: "string", mode: "transition" } },
+});
+const pool = new pg.Pool({ connectionString: process.env.CRASH_DATABASE_URL, max: 3 });
+const result = await runJob(pool, table, {
+  kind: "rotate",
+  keyring,
+  jobId: process.env.CRASH_JOB_ID || undefined,
+  batchSize: 2000,
+  workers: 2,
+  // Short leases: a killed worker's ranges are taken over 2 s after its last batch.
+  leaseSeconds: 2,
+  onProgress: (p) => process.stdout.write(`${JSON.stringify({ jobId: p.jobId, processed: p.processed })}\n`),
+});
+process.stdout.write(`${JSON.stringify({ done: result.status, jobId: result.jobId, processed: result.processed })}\n`);
+await pool.end();
