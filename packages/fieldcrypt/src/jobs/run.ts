@@ -195,6 +195,8 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     cursor = job.cursor === null ? null : [...job.cursor];
     if (job.status === "done") return result("done");
     ranged = job.ranges > 0 && !dryRun;
+    // A parallel job's cursor is only the last batch of some worker: a dry run reads the whole table.
+    if (job.ranges > 0 && dryRun) cursor = null;
     if (!dryRun && !ranged) {
       const claimed = await db.query(
         `UPDATE ${JOBS} SET status = 'running', host = $2, pid = $3, owner = $4, lease_until = now() + ${lease},
