@@ -225,6 +225,46 @@ describe("parallel workers", () => {
     await expectEncrypted(n);
   });
 
+  it("a dead worker's range is taken over once its lease expires", async () => {
+    await seed(400);
+    const jobId = await stoppedJob({ workers: 2, abortAt: 0 });
+    // A worker that was killed mid-range: its range is running, leased, with a committed cursor.
+    await tdb.query(
+      `UPDATE fieldcrypt_job_ranges SET status = 'running', owner = 'dead-host/1/00000000/0',
+         lease_until = now() + interval '1 second' WHERE job_id = $1 AND range_no = 0`,
+      [jobId],
+    );
+    const started = Date.now();
+    const result = await runJob(db, items, { kind: "encrypt", jobId, batchSize: 30, leaseSeconds: 1 });
+    expect(result).toMatchObject({ status: "done", processed: 400, changed: 400 });
+    // The others were done first; range 0 only after the dead lease ran out.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    await expectEncrypted(400);
+  });
+
+  it("a failing worker stops the others, releases its ranges and marks the job failed; a resume finishes", async () => {
+    await seed(1_000);
+    let batches = 0;
+    const error = await rejection(
+      runJob(db, items, {
+        kind: "encrypt",
+        workers: 2,
+        batchSize: 50,
+        beforeWrite: () => {
+          if (++batches === 5) throw new Error("killed");
+        },
+      }),
+    );
+    expect((error as Error).message).toBe("killed");
+    const [job] = await tdb.query<{ id: string; status: string }>("SELECT id, status FROM fieldcrypt_jobs");
+    expect(job?.status).toBe("failed");
+    const held = await tdb.query("SELECT 1 FROM fieldcrypt_job_ranges WHERE owner IS NOT NULL");
+    expect(held).toEqual([]);
+    const resumed = await runJob(db, items, { kind: "encrypt", jobId: job?.id as string, workers: 2, batchSize: 50 });
+    expect(resumed).toMatchObject({ status: "done", processed: 1_000, changed: 1_000, failed: 0 });
+    await expectEncrypted(1_000);
+  });
+
   it("a composite key splits into ranges too, and an empty table is one range", async () => {
     await tdb.query("DROP TABLE IF EXISTS visits");
     await tdb.query("CREATE TABLE visits (tenant text, n integer, note text, PRIMARY KEY (tenant, n))");
