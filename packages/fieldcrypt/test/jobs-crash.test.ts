@@ -116,10 +116,10 @@ suite("crash test: SIGKILL at random moments, resume until done", () => {
         // Most kills land mid-batch after some progress; every third one at a random moment of
         // start-up (connecting, waiting for the dead worker's leases to expire).
         if (kills % 3 === 2 && jobId !== undefined) {
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 2500));
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 1500));
         } else {
           await progressed;
-          await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 600));
+          await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 350));
         }
         child.kill("SIGKILL");
         const exit = await exited;
