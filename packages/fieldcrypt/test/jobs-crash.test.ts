@@ -116,16 +116,22 @@ suite("crash test: SIGKILL at random moments, resume until done", () => {
         // Most kills land mid-batch after some progress; every third one at a random moment of
         // start-up (connecting, waiting for the dead worker's leases to expire).
         if (kills % 3 === 2 && jobId !== undefined) {
-          await new Promise((resolve) => setTimeout(resolve, Math.random() * 1500));
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 800));
         } else {
+          // Kills spread over the whole job: the i-th after a random point of the i-th slice of
+          // it, then a random moment inside a batch.
+          const target = (ROWS * (kills + Math.random())) / (KILLS + 1);
           await progressed;
-          await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 350));
+          while (lastProcessed < target && child.exitCode === null) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+          }
+          await new Promise((resolve) => setTimeout(resolve, Math.random() * 150));
         }
         child.kill("SIGKILL");
         const exit = await exited;
         if (exit.signal === "SIGKILL") {
           kills++;
-          progressAtKill.push(lastProcessed);
+          progressAtKill.push(Math.max(lastProcessed, progressAtKill.at(-1) ?? 0));
         } else {
           expect(exit, stderr).toMatchObject({ code: 0 });
         }
