@@ -1,5 +1,5 @@
 /** JobBusy: the job (or every range of it) is leased by another live worker. */
-import { type ErrorCode, FieldcryptError } from "../errors/index.js";
+import { FieldcryptError } from "../errors/index.js";
 
 /**
  * Another worker holds the job's lease (`fieldcrypt_jobs.owner`, `lease_until`): two runners never
@@ -9,17 +9,13 @@ import { type ErrorCode, FieldcryptError } from "../errors/index.js";
  * @example
  * ```ts
  * try { await runJob(pool, patients, { kind: "rotate", keyring, jobId }) }
- * catch (e) { if (isFieldcryptError(e) && e.code === "ERR_JOB_BUSY") console.error("already running") }
+ * catch (e) { if (isFieldcryptError(e, "ERR_JOB_BUSY")) log.warn("already running") }
  * ```
  */
 export class JobBusy extends FieldcryptError {
   readonly jobId: string;
   constructor(jobId: string) {
-    // ERR_JOB_BUSY is not yet in the ErrorCode union of fieldcrypt/errors.
-    super(
-      "ERR_JOB_BUSY" as ErrorCode,
-      `job ${JSON.stringify(jobId)} is running in another worker (its lease has not expired)`,
-    );
+    super("ERR_JOB_BUSY", `job ${JSON.stringify(jobId)} is running in another worker (its lease has not expired)`);
     this.jobId = jobId;
   }
 }
