@@ -45,6 +45,77 @@ function expectDemoOutput(result: CliResult, keyId: string): void {
   expect(out).toContain(`   key id      ${keyId}\n`);
   expect(out).toContain("What just happened");
   expect(out).toContain(`12 sensitive values in 3 tables were encrypted by the app, in place, with key ${keyId}`);
+  expectRotation(out, keyId);
+}
+
+/** The status table of step 7 or 10: `table | column | plaintext | on <key> | NULL` per column. */
+function statusGrid(out: string, step: string): string {
+  const grid = new RegExp(`\n${step}\\. [^\n]*\n(?:   key id = [^\n]*\n)?((?: {4}[^\n]*\n| {3}-[^\n]*\n)+)`).exec(
+    out,
+  )?.[1];
+  expect(grid).toBeDefined();
+  return (grid as string).replace(/ +\n/g, "\n");
+}
+
+function statusRows(keyId: string): string {
+  const rows = [
+    ["clinic_notes", "patient_name", "3", "0"],
+    ["clinic_notes", "note", "3", "0"],
+    ["journal_entries", "body", "2", "0"],
+    ["journal_entries", "transcript", "2", "0"],
+    ["user_api_keys", "api_key", "2", "0"],
+    ["journal_archive", "body", "20,000", "0"],
+    ["journal_archive", "transcript", "4,000", "16,000"],
+  ];
+  const w = Math.max(6, `on ${keyId}`.length);
+  const line = (c: string[]) =>
+    `    ${(c[0] as string).padEnd(15)} | ${(c[1] as string).padEnd(12)} | ${(c[2] as string).padEnd(9)} | ${(c[3] as string).padEnd(w)} | ${c[4]}`.trimEnd();
+  return [
+    line(["table", "column", "plaintext", `on ${keyId}`, "NULL"]),
+    `   ${"-".repeat(17)}+${"-".repeat(14)}+${"-".repeat(11)}+${"-".repeat(w + 2)}+--------`,
+    ...rows.map((r) => line([r[0] as string, r[1] as string, "0", r[2] as string, r[3] as string])),
+  ]
+    .map((l) => `${l}\n`)
+    .join("");
+}
+
+/** Steps 6-10: the generated table, status before, the new key, rotate jobs with JSON progress, status after. */
+function expectRotation(out: string, keyId: string): void {
+  expect(out).toContain("   ✓ 20,000 rows encrypted in 20 batches, 0 failed\n");
+  expect(statusGrid(out, "7")).toBe(statusRows(keyId));
+  expect(out).toContain(`8. A new key: v2 becomes primary, ${keyId} stays for decryption only\n`);
+  expect(out).toContain(`   ${keyId.padEnd(8)}decrypt-only\n   v2      primary\n`);
+  // Not a terminal: one JSON line per committed batch, for the encrypt job and each rotate job.
+  const progress = out
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as { kind: string; table: string; processed: number; total: number; rate: number });
+  const rotate = progress.filter((p) => p.kind === "rotate");
+  expect(progress.filter((p) => p.kind === "encrypt").map((p) => p.processed)).toEqual(
+    Array.from({ length: 20 }, (_, i) => (i + 1) * 1000),
+  );
+  expect(rotate.map((p) => [p.table, p.processed, p.total])).toEqual([
+    ["clinic_notes", 3, 3],
+    ["journal_entries", 2, 2],
+    ["user_api_keys", 2, 2],
+    ...Array.from({ length: 20 }, (_, i) => ["journal_archive", (i + 1) * 1000, 20_000]),
+  ]);
+  for (const p of progress) expect(p.rate).toBeGreaterThan(0);
+  expect(out).not.toContain("\r");
+  expect(out).toContain("   ✓ journal_archive: 20,000 rows rotated in 20 batches, 0 failed\n");
+  expect(out).toContain("   ✓ clinic_notes: 3 rows rotated in 1 batch, 0 failed\n");
+  expect(statusGrid(out, "10")).toBe(statusRows("v2"));
+  expect(out).toContain(`   ✓ 0 rows left on ${keyId}, 0 in plaintext: 24,012 cells on v2\n`);
+  expect(out).toMatch(
+    /clinic_notes\.note of row 1 +\| [^|\n]+ → v2 \| BP 142\/91; started lisinopril 10 mg +\| ✓ unchanged\n/,
+  );
+  expect(out).toMatch(
+    /journal_archive\.transcript of row 20 +\| [^|\n]+ → v2 \| Voice note 20: therapy at 5 +\| ✓ unchanged\n/,
+  );
+  expect(out).not.toContain("✗ changed");
+  expect(out).toContain(`0 cells are left on ${keyId}; it stays in the keyring for decryption only`);
+  // Never key material.
+  expect(out).not.toContain("FIELDCRYPT-SECRET-KEY");
 }
 
 describe("fieldcrypt demo", () => {

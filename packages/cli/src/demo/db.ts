@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { type JobDatabase, sessionDatabase } from "fieldcrypt/jobs";
 import { operationError, usageError } from "../internal/cli-error.js";
 
 /**
@@ -12,6 +13,12 @@ export interface Db {
   readonly serverVersion: string;
   /** One statement with parameters; returns its rows. */
   query<Row = Record<string, unknown>>(sql: string, params?: readonly unknown[]): Promise<Row[]>;
+  /**
+   * The same database for `fieldcrypt/jobs`: PGlite itself, or the server session (whose
+   * search_path is the demo schema) wrapped with sessionDatabase. Nothing else may query while a
+   * job runs on it.
+   */
+  readonly jobs: JobDatabase;
   /** Runs one or more statements without parameters (DDL). */
   exec(sql: string): Promise<void>;
   /** Releases the database; a server database first drops the demo's schema. */
@@ -30,6 +37,7 @@ async function openEmbeddedDb(): Promise<Db> {
   const db: Db = {
     description: "embedded (PGlite: WebAssembly, in memory)",
     serverVersion: "",
+    jobs: pglite,
     async query<Row>(sql: string, params?: readonly unknown[]) {
       return (await pglite.query<Row>(sql, params === undefined ? undefined : [...params])).rows;
     },
@@ -60,6 +68,7 @@ async function openServerDb(databaseUrl: string): Promise<Db> {
   const db: Db = {
     description: `at ${where}, in a new schema ${schema}`,
     serverVersion: "",
+    jobs: sessionDatabase(client),
     async query<Row>(sql: string, params?: readonly unknown[]) {
       return (await client.query(sql, params === undefined ? undefined : [...params])).rows as Row[];
     },
