@@ -770,3 +770,43 @@ describe("redaction of Key and Keyring", () => {
     }
   });
 });
+
+describe("Keyring.withKey (rotation in code)", () => {
+  const ctx = { table: "notes", column: "body" };
+
+  it("adds a new primary; the old one stays for decryption; the original keyring is unchanged", () => {
+    const v1 = createKeyring([{ id: "v1", secret: generateKeyString(), primary: true }]);
+    const old = encrypt(v1, "written under v1", ctx);
+    const v2 = v1.withKey({ id: "v2", secret: generateKeyString(), primary: true });
+    expect(v2.list()).toEqual([
+      { id: "v1", scope: undefined, state: "decrypt-only" },
+      { id: "v2", scope: undefined, state: "primary" },
+    ]);
+    expect(v1.primary().id).toBe("v1");
+    expect(decrypt(v2, old, ctx)).toBe("written under v1");
+    expect(inspectCell(encrypt(v2, "new", ctx)).keyId).toBe("v2");
+  });
+
+  it("a scoped primary replaces only its scope's primary; a decrypt-only key changes no primary", () => {
+    const ring = createKeyring([
+      { id: "shared", secret: generateKeyString(), primary: true },
+      { id: "a1", secret: generateKeyString(), scope: "tenant-a", primary: true },
+    ]);
+    const next = ring.withKey({ id: "a2", secret: generateKeyString(), scope: "tenant-a", primary: true });
+    expect(next.primary().id).toBe("shared");
+    expect(next.primary("tenant-a").id).toBe("a2");
+    const extra = next.withKey({ id: "old", secret: generateKeyString() });
+    expect(extra.primary().id).toBe("shared");
+    expect(extra.list().find((k) => k.id === "old")?.state).toBe("decrypt-only");
+  });
+
+  it("refuses a duplicate id and a malformed key like createKeyring", () => {
+    const ring = createKeyring([{ id: "v1", secret: generateKeyString(), primary: true }]);
+    expect(() => ring.withKey({ id: "v1", secret: generateKeyString() })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_KEYRING", message: 'duplicate key id "v1"' }),
+    );
+    expect(() => ring.withKey({ id: "v2", secret: "nope" })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_KEY" }),
+    );
+  });
+});

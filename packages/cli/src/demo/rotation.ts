@@ -1,7 +1,7 @@
 /** The demo's key rotation: a bigger table, status by SQL, jobs from `fieldcrypt/jobs` with progress. */
 
 import { ensureJobTables, type JobKind, type JobResult, runJob } from "fieldcrypt/jobs";
-import { createKeyring, generateKeyString, type Key, Keyring } from "fieldcrypt/keyring";
+import { generateKeyString, type Keyring } from "fieldcrypt/keyring";
 import { type EncryptedTable, encryptedTable } from "fieldcrypt/table";
 import type { Io } from "../internal/io.js";
 import { createProgress } from "../internal/progress.js";
@@ -64,15 +64,10 @@ export function jobTable(keyring: Keyring, table: DemoTable): EncryptedTable {
  * old shared primary stays for decryption only, scoped primaries stay primary. Returns the new id.
  */
 export function withNewPrimary(keyring: Keyring): { keyring: Keyring; id: string } {
-  const infos = keyring.list();
   let n = 2;
   while (keyring.has(`v${n}`)) n++;
   const id = `v${n}`;
-  const keys = infos.map((info) => keyring.get(info.id) as Key);
-  const scopedPrimaries = infos.filter((i) => i.state === "primary" && i.scope !== undefined);
-  const fresh = createKeyring([{ id, secret: generateKeyString(), primary: true }]).get(id) as Key;
-  const primaries = new Set<Key>([fresh, ...scopedPrimaries.map((i) => keyring.get(i.id) as Key)]);
-  return { keyring: new Keyring([...keys, fresh], primaries), id };
+  return { keyring: keyring.withKey({ id, secret: generateKeyString(), primary: true }), id };
 }
 
 /** How the cells of one column are stored: plaintext, per key id, NULL. */

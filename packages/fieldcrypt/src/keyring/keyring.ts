@@ -106,6 +106,30 @@ export class Keyring {
     throw new NoPrimaryKey(false);
   }
 
+  /**
+   * A new keyring with every key of this one plus `entry` (this keyring is not changed). When the
+   * entry is primary it replaces its scope's primary (or the shared one), which stays for
+   * decryption: the rotation step of a keyring in code.
+   *
+   * @example
+   * ```ts
+   * const next = keyring.withKey({ id: "v3", secret: generateKeyString(), primary: true });
+   * ```
+   */
+  withKey(entry: KeyringEntry): Keyring {
+    if (typeof entry === "object" && entry !== null && this.#byId.has(entry.id)) {
+      throw new InvalidKeyring(`duplicate key id ${JSON.stringify(entry.id)}`);
+    }
+    const added = createKeyring([entry]).get(entry.id) as Key;
+    const primaries = new Set<Key>(this.#primaryByScope.values());
+    if (this.#sharedPrimary !== undefined) primaries.add(this.#sharedPrimary);
+    if (entry.primary === true) {
+      for (const key of primaries) if (key.scope === added.scope) primaries.delete(key);
+      primaries.add(added);
+    }
+    return new Keyring([...this.#byId.values(), added], primaries);
+  }
+
   /** Ids, scopes and states of every key (no material). */
   list(): KeyInfo[] {
     return [...this.#byId.values()].map((key) => ({
