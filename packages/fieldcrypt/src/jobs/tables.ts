@@ -190,7 +190,7 @@ export async function getJob(db: Queryable, id: string): Promise<JobRecord | und
  *
  * @example
  * ```ts
- * for (const e of await listJobErrors(pool, jobId)) console.error(e.table, e.rowKey, e.column, e.code);
+ * for (const e of await listJobErrors(pool, jobId)) report(e.table, e.rowKey, e.column, e.code);
  * ```
  */
 export async function listJobErrors(db: Queryable, jobId: string): Promise<JobError[]> {

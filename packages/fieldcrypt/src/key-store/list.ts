@@ -17,7 +17,7 @@ export interface DataKeyInfo {
  *
  * @example
  * ```ts
- * for (const key of await listDataKeys(pool, { scopes: ["tenant-42"] })) console.log(key.id, key.state);
+ * for (const key of await listDataKeys(pool, { scopes: ["tenant-42"] })) report(key.id, key.state);
  * ```
  */
 export async function listDataKeys(db: Queryable, options?: { scopes?: readonly string[] }): Promise<DataKeyInfo[]> {
