@@ -3,6 +3,7 @@
 import { ensureJobTables, type JobKind, type JobResult, runJob } from "fieldcrypt/jobs";
 import { generateKeyString, type Keyring } from "fieldcrypt/keyring";
 import { type EncryptedTable, encryptedTable } from "fieldcrypt/table";
+import { type ColumnStatus, countColumn } from "../config/status-sql.js";
 import type { Io } from "../internal/io.js";
 import { createProgress } from "../internal/progress.js";
 import type { Db } from "./db.js";
@@ -70,41 +71,22 @@ export function withNewPrimary(keyring: Keyring): { keyring: Keyring; id: string
   return { keyring: keyring.withKey({ id, secret: generateKeyString(), primary: true }), id };
 }
 
-/** How the cells of one column are stored: plaintext, per key id, NULL. */
-export interface ColumnStatus {
-  readonly table: string;
-  readonly column: string;
-  readonly plaintext: number;
-  readonly nulls: number;
-  readonly byKey: ReadonlyMap<string, number>;
-}
-
-/** The README's SQL for a text cell's key id, with `c` the column; no key and no decryption. */
-export function keyIdSql(c: string): string {
-  const h = `decode(translate(substr(${c}, 5, least(52, (length(${c}) - 4) / 4 * 4)), '-_', '+/'), 'base64')`;
-  return `convert_from(substring(${h} FROM 6 FOR get_byte(${h}, 4)), 'SQL_ASCII')`;
-}
+export { type ColumnStatus, keyIdSql } from "../config/status-sql.js";
 
 /** Counts each column's cells by state with one SQL query per column. */
 export async function columnStatus(db: Db, table: DemoTable): Promise<ColumnStatus[]> {
   const statuses: ColumnStatus[] = [];
   for (const column of table.encryptedColumns) {
-    const c = ident(column);
-    const rows = await db.query<{ state: string; kind: string; n: string | number }>(
-      `SELECT CASE WHEN ${c} IS NULL THEN 'null' WHEN ${c} LIKE 'fc1.%' THEN 'key' ELSE 'plaintext' END AS kind,
-              CASE WHEN ${c} LIKE 'fc1.%' THEN ${keyIdSql(c)} ELSE '' END AS state, count(*) AS n
-         FROM ${ident(table.name)} GROUP BY 1, 2`,
+    statuses.push(
+      await countColumn(
+        <Row>(sql: string, params?: readonly unknown[]) => db.query<Row>(sql, params),
+        table.name,
+        ident(table.name),
+        column,
+        ident(column),
+        false,
+      ),
     );
-    const byKey = new Map<string, number>();
-    let plaintext = 0;
-    let nulls = 0;
-    for (const row of rows) {
-      const n = Number(row.n);
-      if (row.kind === "null") nulls += n;
-      else if (row.kind === "plaintext") plaintext += n;
-      else byKey.set(row.state, n);
-    }
-    statuses.push({ table: table.name, column, plaintext, nulls, byKey });
   }
   return statuses;
 }

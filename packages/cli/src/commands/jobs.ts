@@ -1,0 +1,365 @@
+import { ensureJobTables, getJob, type JobKind, type JobResult, listJobErrors, runJob } from "fieldcrypt/jobs";
+import type { Keyring } from "fieldcrypt/keyring";
+import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
+import type pg from "pg";
+import { loadConfig, quoteName, selectTables } from "../config/config.js";
+import { databaseUrl, openPool } from "../config/database.js";
+import { parseCommandArgs } from "../internal/args.js";
+import { operationError, usageError } from "../internal/cli-error.js";
+import type { Command } from "../internal/command.js";
+import { EXIT_FAILED, EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
+import type { Io } from "../internal/io.js";
+import { loadKeys } from "../internal/load-keys.js";
+import { createProgress } from "../internal/progress.js";
+
+/** Ctrl-C: the shell's code for SIGINT (128 + 2). */
+export const EXIT_INTERRUPTED = 130 as unknown as ExitCode;
+
+const KINDS: readonly JobKind[] = ["encrypt", "rotate", "decrypt", "verify"];
+const JOB_ID = /^[A-Za-z0-9._:-]{1,100}$/;
+
+const COMMON = {
+  config: { type: "string" },
+  "database-url": { type: "string" },
+} as const;
+
+const RUN_FLAGS = {
+  ...COMMON,
+  kind: { type: "string" },
+  table: { type: "string" },
+  columns: { type: "string" },
+  workers: { type: "string" },
+  "batch-size": { type: "string" },
+  "dry-run": { type: "boolean" },
+  "max-rows-per-second": { type: "string" },
+  scope: { type: "string" },
+  "keys-file": { type: "string" },
+} as const;
+
+const RESUME_FLAGS = {
+  ...COMMON,
+  workers: { type: "string" },
+  "batch-size": { type: "string" },
+  "max-rows-per-second": { type: "string" },
+  scope: { type: "string" },
+  "keys-file": { type: "string" },
+} as const;
+
+const ERRORS_FLAGS = { ...COMMON, json: { type: "boolean" } } as const;
+
+const HELP = `Usage: fieldcrypt jobs run --kind KIND [options]
+       fieldcrypt jobs resume ID [options]
+       fieldcrypt jobs errors ID [--json]
+
+Runs a job over the configured encrypted tables, batch by batch (fieldcrypt/jobs runJob): each
+batch is one transaction, its progress is checkpointed in fieldcrypt_jobs, and a cell that fails
+is recorded in fieldcrypt_job_errors (row key, column, code; never data) while the job goes on.
+
+  run      start a job over every configured table (or --table T), one job per table
+  resume   continue a stopped or interrupted job where its last batch ended
+  errors   list the cells a job could not process
+
+Options of run:
+  --kind KIND                  encrypt (plaintext → cells), rotate (cells → the primary key),
+                               decrypt (cells → plaintext), verify (read and check only)
+  --table T                    only this configured table
+  --columns a,b                only these encrypted columns (default: all of the table's)
+  --workers N                  concurrent workers, each on its own connection (default 1)
+  --batch-size N               rows per batch (default 1000)
+  --max-rows-per-second N      throttle
+  --dry-run                    read and transform everything, write nothing
+  --scope S                    the scope of every row, for a table whose scope comes from the
+                               app's context ({ current }) rather than a column
+Options of run and resume:
+  --config FILE                the config module (default: ./fieldcrypt.config.mjs)
+  --database-url URL           the database (default: DATABASE_URL)
+  --keys-file FILE             the keys (default: FIELDCRYPT_KEYS, FIELDCRYPT_PRIMARY_KEY)
+  -h, --help                   show this help
+
+Progress goes to stdout: a bar on a terminal, one JSON object per batch otherwise
+({"kind","table","processed","total","rate"}), then one summary line per table.
+Ctrl-C stops at the next batch boundary and prints the \`fieldcrypt jobs resume ID\` to run
+(exit 130). Exit 1 when rows failed: \`fieldcrypt jobs errors ID\` lists them.
+`;
+
+export const jobs: Command = {
+  name: "jobs",
+  summary: "run, resume and inspect encrypt/rotate/decrypt/verify jobs over configured tables",
+  help: HELP,
+  async run(argv, io) {
+    const [sub, ...rest] = argv;
+    if (sub === undefined)
+      throw usageError(
+        "no jobs subcommand given",
+        "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+      );
+    if (sub === "--help" || sub === "-h" || sub === "help") {
+      io.out(HELP);
+      return EXIT_OK;
+    }
+    if (sub === "run") return runCommand(rest, io);
+    if (sub === "resume") return resumeCommand(rest, io);
+    if (sub === "errors") return errorsCommand(rest, io);
+    throw usageError(
+      `unknown jobs subcommand${/^[a-z-]{1,20}$/.test(sub) ? ` ${sub}` : ""}`,
+      "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+    );
+  },
+};
+
+function positiveInt(value: string | undefined, flag: string, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isInteger(n) || n < 1 || n > max) {
+    throw usageError(`--${flag} must be an integer from 1 to ${max}`, "run `fieldcrypt jobs --help`");
+  }
+  return n;
+}
+
+function positiveNumber(value: string | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0) || !Number.isFinite(n))
+    throw usageError(`--${flag} must be a positive number`, "run `fieldcrypt jobs --help`");
+  return n;
+}
+
+interface Tuning {
+  readonly workers: number;
+  readonly batchSize: number | undefined;
+  readonly maxRowsPerSecond: number | undefined;
+  readonly scope: string | undefined;
+}
+
+function tuning(flags: {
+  workers: string | undefined;
+  "batch-size": string | undefined;
+  "max-rows-per-second": string | undefined;
+  scope: string | undefined;
+}): Tuning {
+  return {
+    workers: positiveInt(flags.workers, "workers", 64) ?? 1,
+    batchSize: positiveInt(flags["batch-size"], "batch-size", 100_000),
+    maxRowsPerSecond: positiveNumber(flags["max-rows-per-second"], "max-rows-per-second"),
+    scope: flags.scope,
+  };
+}
+
+function checkScope(table: EncryptedTableOptions, scope: string | undefined): void {
+  if (scope === undefined && table.scope !== undefined && "current" in table.scope) {
+    throw usageError(
+      `table ${table.table} takes its scope from the app's context ({ current }), which the CLI does not have`,
+      "pass --scope S: the scope of every row of the table",
+    );
+  }
+}
+
+async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const { help, flags } = parseCommandArgs(argv, RUN_FLAGS, { command: "jobs run" });
+  if (help) {
+    io.out(HELP);
+    return EXIT_OK;
+  }
+  const kind = flags.kind;
+  if (kind === undefined || !KINDS.includes(kind as JobKind)) {
+    throw usageError(
+      kind === undefined ? "missing --kind" : "--kind must be one of encrypt, rotate, decrypt, verify",
+      "run `fieldcrypt jobs --help`",
+    );
+  }
+  const t = tuning(flags);
+  const columns = flags.columns
+    ?.split(",")
+    .map((c) => c.trim())
+    .filter((c) => c !== "");
+  if (columns !== undefined && columns.length === 0)
+    throw usageError("--columns needs at least one column name", "for example: --columns email,phone");
+  const url = databaseUrl(flags["database-url"], io);
+  const config = await loadConfig(flags.config);
+  const tables = selectTables(config, flags.table, "jobs run");
+  if (columns !== undefined) {
+    for (const c of columns) {
+      if (!tables.some((table) => Object.hasOwn(table.columns, c))) {
+        throw usageError(
+          "--columns names a column that is not an encrypted column of the selected tables",
+          "run `fieldcrypt status` to list them",
+        );
+      }
+    }
+  }
+  for (const table of tables) checkScope(table, t.scope);
+  const { keyring } = await loadKeys(flags["keys-file"], io, {
+    requirePrimary: kind === "encrypt" || kind === "rotate",
+  });
+  const pool = await openPool(url, t.workers + 1);
+  try {
+    await ensureJobTables(pool);
+    let failed = false;
+    for (const table of tables) {
+      const own = columns?.filter((c) => Object.hasOwn(table.columns, c));
+      if (own !== undefined && own.length === 0) continue;
+      const outcome = await runOne(pool, io, keyring, table, kind as JobKind, own, t, flags["dry-run"], undefined);
+      if (outcome === "interrupted") return EXIT_INTERRUPTED;
+      if (outcome === "failed") failed = true;
+    }
+    return failed ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function resumeCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const { help, flags, positionals } = parseCommandArgs(argv, RESUME_FLAGS, {
+    command: "jobs resume",
+    maxPositionals: 1,
+  });
+  if (help) {
+    io.out(HELP);
+    return EXIT_OK;
+  }
+  const id = jobId(positionals[0], "resume");
+  const t = tuning(flags);
+  const url = databaseUrl(flags["database-url"], io);
+  const config = await loadConfig(flags.config);
+  const pool = await openPool(url, t.workers + 1);
+  try {
+    await ensureJobTables(pool);
+    const job = await getJob(pool, id);
+    if (job === undefined)
+      throw operationError(`no job ${id}`, "the ids are in fieldcrypt_jobs and in the output of `fieldcrypt jobs run`");
+    const table = config.tables.find((c) => c.table === job.table);
+    if (table === undefined)
+      throw operationError(
+        `job ${id} is over table ${job.table}, which is not in the config`,
+        "pass the --config FILE the job was started with",
+      );
+    checkScope(table, t.scope);
+    const { keyring } = await loadKeys(flags["keys-file"], io, {
+      requirePrimary: job.kind === "encrypt" || job.kind === "rotate",
+    });
+    const outcome = await runOne(pool, io, keyring, table, job.kind, job.columns, t, false, id);
+    return outcome === "interrupted" ? EXIT_INTERRUPTED : outcome === "failed" ? EXIT_FAILED : EXIT_OK;
+  } finally {
+    await pool.end();
+  }
+}
+
+async function errorsCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const { help, flags, positionals } = parseCommandArgs(argv, ERRORS_FLAGS, {
+    command: "jobs errors",
+    maxPositionals: 1,
+  });
+  if (help) {
+    io.out(HELP);
+    return EXIT_OK;
+  }
+  const id = jobId(positionals[0], "errors");
+  const url = databaseUrl(flags["database-url"], io);
+  const pool = await openPool(url, 1);
+  try {
+    await ensureJobTables(pool);
+    if ((await getJob(pool, id)) === undefined) {
+      throw operationError(`no job ${id}`, "the ids are in fieldcrypt_jobs and in the output of `fieldcrypt jobs run`");
+    }
+    const errors = await listJobErrors(pool, id);
+    if (flags.json) {
+      const json = errors.map((e) => ({
+        table: e.table,
+        rowKey: e.rowKey,
+        column: e.column,
+        code: e.code,
+        time: e.createdAt.toISOString(),
+      }));
+      io.out(`${JSON.stringify(json, null, 2)}\n`);
+      return EXIT_OK;
+    }
+    if (errors.length === 0) {
+      io.out(`job ${id} recorded no errors\n`);
+      return EXIT_OK;
+    }
+    const header = ["TABLE", "ROW KEY", "COLUMN", "CODE", "TIME"];
+    const rows = errors.map((e) => [e.table, e.rowKey.join(","), e.column, e.code, e.createdAt.toISOString()]);
+    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+    const line = (cells: readonly string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i] ?? 0))
+        .join("  ")
+        .trimEnd();
+    io.out(`${[line(header), ...rows.map(line)].join("\n")}\n`);
+    return EXIT_OK;
+  } finally {
+    await pool.end();
+  }
+}
+
+function jobId(value: string | undefined, sub: string): string {
+  if (value === undefined) throw usageError("missing job ID", `usage: fieldcrypt jobs ${sub} ID`);
+  if (!JOB_ID.test(value))
+    throw usageError(
+      "that is not a job id",
+      `job ids are printed by \`fieldcrypt jobs run\`; usage: fieldcrypt jobs ${sub} ID`,
+    );
+  return value;
+}
+
+type Outcome = "ok" | "failed" | "interrupted";
+
+/** Runs (or resumes) one table's job with progress on stdout and Ctrl-C as a stop at a batch boundary. */
+async function runOne(
+  pool: pg.Pool,
+  io: Io,
+  keyring: Keyring,
+  options: EncryptedTableOptions,
+  kind: JobKind,
+  columns: readonly string[] | undefined,
+  t: Tuning,
+  dryRun: boolean,
+  resumeId: string | undefined,
+): Promise<Outcome> {
+  const table = encryptedTable(keyring, options);
+  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteName(options.table)}`);
+  const progress = createProgress({
+    stream: { write: (text) => io.out(text), isTTY: io.stdoutIsTTY },
+    kind,
+    table: options.table,
+    total: Number(rows[0]?.n ?? 0),
+  });
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on("SIGINT", onSigint);
+  let result: JobResult;
+  try {
+    result = await runJob(pool, table, {
+      kind,
+      keyring,
+      columns,
+      jobId: resumeId,
+      batchSize: t.batchSize,
+      dryRun,
+      signal: controller.signal,
+      maxRowsPerSecond: t.maxRowsPerSecond,
+      scope: t.scope,
+      workers: t.workers,
+      onProgress: (p) => progress.update({ processed: p.processed, rate: p.rowsPerSecond }),
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+    progress.done();
+  }
+  const id = result.jobId ?? "(dry run)";
+  io.out(
+    `${kind} ${options.table}: ${result.status}${result.dryRun ? " (dry run)" : ""}, ${result.processed} rows read, ${result.changed} ${result.dryRun ? "would change" : "changed"}, ${result.skipped} skipped, ${result.failed} failed; job ${id}\n`,
+  );
+  if (result.status === "stopped") {
+    io.err("fieldcrypt: interrupted at a batch boundary; nothing is half-written\n");
+    if (result.jobId !== null) io.err(`fieldcrypt: hint: run \`fieldcrypt jobs resume ${result.jobId}\` to continue\n`);
+    return "interrupted";
+  }
+  if (result.failed > 0) {
+    io.err(`fieldcrypt: error: ${result.failed} rows of ${options.table} failed\n`);
+    if (result.jobId !== null)
+      io.err(`fieldcrypt: hint: run \`fieldcrypt jobs errors ${result.jobId}\` to list them\n`);
+    return "failed";
+  }
+  return "ok";
+}

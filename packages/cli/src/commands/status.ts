@@ -1,0 +1,119 @@
+import { loadConfig, quoteName, selectTables } from "../config/config.js";
+import { columnTypes, databaseUrl, openPool } from "../config/database.js";
+import { type ColumnStatus, countColumn } from "../config/status-sql.js";
+import { parseCommandArgs } from "../internal/args.js";
+import { operationError } from "../internal/cli-error.js";
+import type { Command } from "../internal/command.js";
+import { EXIT_OK } from "../internal/exit-codes.js";
+
+const FLAGS = {
+  config: { type: "string" },
+  "database-url": { type: "string" },
+  table: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+const HELP = `Usage: fieldcrypt status [--table T] [--json] [--config FILE] [--database-url URL]
+
+Counts the cells of every configured encrypted column: plaintext, sealed under each key id, NULL,
+and the total. SQL only: no key is needed and nothing is decrypted; the key id is read from each
+cell's header.
+
+Options:
+  --table T            only this configured table
+  --json               print a JSON array instead of the table
+  --config FILE        the config module (default: ./fieldcrypt.config.mjs), whose default export
+                       is { tables: [...] }: the options the app passes to encryptedTable
+  --database-url URL   the database (default: DATABASE_URL)
+  -h, --help           show this help
+
+Cost: one query per column, each a single sequential scan of the table (no index makes a full
+count cheaper). An expression index on the key-id expression makes the follow-up questions
+fast, e.g. which rows are still under key v1 (WHERE <expression> = 'v1'); for a text column c:
+  CREATE INDEX ON t ((convert_from(substring(decode(translate(substr(c, 5, least(52,
+    (length(c) - 4) / 4 * 4)), '-_', '+/'), 'base64') FROM 6 FOR get_byte(decode(translate(
+    substr(c, 5, least(52, (length(c) - 4) / 4 * 4)), '-_', '+/'), 'base64'), 4)), 'SQL_ASCII')))
+    WHERE c LIKE 'fc1.%';
+(bytea columns: convert_from(substring(c FROM 6 FOR get_byte(c, 4)), 'SQL_ASCII'), guarded by
+get_byte(c, 0) = 252.)
+`;
+
+export const status: Command = {
+  name: "status",
+  summary: "count each encrypted column's cells: plaintext, per key id, NULL (SQL only)",
+  help: HELP,
+  async run(argv, io) {
+    const { help, flags } = parseCommandArgs(argv, FLAGS, { command: "status" });
+    if (help) {
+      io.out(HELP);
+      return EXIT_OK;
+    }
+    const url = databaseUrl(flags["database-url"], io);
+    const config = await loadConfig(flags.config);
+    const tables = selectTables(config, flags.table, "status");
+    const pool = await openPool(url, 2);
+    const statuses: ColumnStatus[] = [];
+    try {
+      for (const table of tables) {
+        const types = await columnTypes(pool, table.table);
+        if (types.size === 0)
+          throw operationError(
+            `table ${table.table} does not exist`,
+            "check the config's table names and the search path",
+          );
+        for (const column of Object.keys(table.columns)) {
+          const type = types.get(column);
+          if (type === undefined)
+            throw operationError(`column ${table.table}.${column} does not exist`, "check the config's column names");
+          const query = async <Row>(sql: string, params?: readonly unknown[]) =>
+            (await pool.query(sql, params === undefined ? undefined : [...params])).rows as Row[];
+          statuses.push(
+            await countColumn(query, table.table, quoteName(table.table), column, quoteName(column), type === "bytea"),
+          );
+        }
+      }
+    } finally {
+      await pool.end();
+    }
+    io.out(flags.json ? `${JSON.stringify(statuses.map(toJson), null, 2)}\n` : render(statuses));
+    return EXIT_OK;
+  },
+};
+
+function total(s: ColumnStatus): number {
+  let n = s.plaintext + s.nulls;
+  for (const v of s.byKey.values()) n += v;
+  return n;
+}
+
+function toJson(s: ColumnStatus) {
+  return {
+    table: s.table,
+    column: s.column,
+    plaintext: s.plaintext,
+    keys: Object.fromEntries([...s.byKey].sort(([a], [b]) => a.localeCompare(b))),
+    null: s.nulls,
+    total: total(s),
+  };
+}
+
+/** An aligned table: one row per column, one count column per key id seen. */
+function render(statuses: readonly ColumnStatus[]): string {
+  const keyIds = [...new Set(statuses.flatMap((s) => [...s.byKey.keys()]))].sort((a, b) => a.localeCompare(b));
+  const header = ["TABLE", "COLUMN", "PLAINTEXT", ...keyIds.map((k) => `KEY ${k}`), "NULL", "TOTAL"];
+  const rows = statuses.map((s) => [
+    s.table,
+    s.column,
+    String(s.plaintext),
+    ...keyIds.map((k) => String(s.byKey.get(k) ?? 0)),
+    String(s.nulls),
+    String(total(s)),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join("  ")
+      .trimEnd();
+  return `${[line(header), ...rows.map(line)].join("\n")}\n`;
+}

@@ -1,0 +1,194 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKeyString } from "fieldcrypt/keyring";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type CliCase, checkCase, errorLines, runCli } from "./run-cli.js";
+
+const SERVER_URL = process.env.DATABASE_URL;
+const dir = mkdtempSync(join(tmpdir(), "fieldcrypt-status-test-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const CONFIG_HINT =
+  "write fieldcrypt.config.mjs with `export default { tables: [{ table, primaryKey, scope, columns }] }` (the options the app passes to encryptedTable), or pass --config FILE";
+// Never connected to: these cases fail before the database is used.
+const FAKE_ENV = { DATABASE_URL: "postgres://someone:hunter2@127.0.0.1:1/nowhere" };
+const GOOD = file(
+  "good.mjs",
+  `export default { tables: [{ table: "notes", primaryKey: ["id"], scope: { column: "tenant" }, columns: { body: {} } }] };\n`,
+);
+
+describe("fieldcrypt status: configuration errors (no database needed)", () => {
+  const cases: CliCase[] = [
+    {
+      name: "no database URL",
+      args: ["status", "--config", GOOD],
+      exit: 3,
+      stderr: errorLines(
+        "no database: DATABASE_URL is not set and no --database-url was given",
+        "pass --database-url postgres://USER@HOST:5432/DB or set DATABASE_URL (a password is best kept in PGPASSWORD or ~/.pgpass)",
+      ),
+    },
+    {
+      name: "no config file in the current directory",
+      args: ["status"],
+      env: FAKE_ENV,
+      exit: 3,
+      stderr: errorLines("config file fieldcrypt.config.mjs does not exist", CONFIG_HINT),
+    },
+    {
+      name: "a --config that does not exist",
+      args: ["status", "--config", join(dir, "missing.mjs")],
+      env: FAKE_ENV,
+      exit: 3,
+      stderr: errorLines(`config file ${join(dir, "missing.mjs")} does not exist`, CONFIG_HINT),
+    },
+    {
+      name: "a config without tables",
+      args: ["status", "--config", file("empty.mjs", "export default { tables: [] };\n")],
+      env: FAKE_ENV,
+      exit: 3,
+      stderr: errorLines(`config file ${join(dir, "empty.mjs")}: tables must be a non-empty array`, CONFIG_HINT),
+    },
+    {
+      name: "a config with a bad scope",
+      args: [
+        "status",
+        "--config",
+        file("scope.mjs", `export default { tables: [{ table: "t", columns: { c: {} }, scope: "tenant" }] };\n`),
+      ],
+      env: FAKE_ENV,
+      exit: 3,
+      stderr: errorLines(
+        `config file ${join(dir, "scope.mjs")}: tables[0].scope must be { column: "name" } or { current: () => string }`,
+        CONFIG_HINT,
+      ),
+    },
+    {
+      name: "a config that is not a module",
+      args: ["status", "--config", file("broken.mjs", "export default {{;\n")],
+      env: FAKE_ENV,
+      exit: 3,
+      stderr: errorLines(
+        `cannot load config file ${join(dir, "broken.mjs")} (SyntaxError)`,
+        "check that it is a valid ES module (node can import it)",
+      ),
+    },
+    {
+      name: "a --table that is not configured",
+      args: ["status", "--config", GOOD, "--table", "other"],
+      env: FAKE_ENV,
+      exit: 2,
+      stderr: errorLines(
+        "--table names a table that is not in the config",
+        "the configured tables are notes; run `fieldcrypt status --help`",
+      ),
+    },
+    {
+      name: "an unreachable database: its code only, never the URL",
+      args: ["status", "--config", GOOD],
+      env: FAKE_ENV,
+      exit: 1,
+      stderr: errorLines(
+        "cannot connect to the database (ECONNREFUSED)",
+        "check --database-url or DATABASE_URL, and that the server is running",
+      ),
+    },
+  ];
+  it.each(cases)("$name", async (c) => {
+    const result = await checkCase(c);
+    expect(result.stdout + result.stderr).not.toContain("hunter2");
+  });
+
+  it("--help names the index that makes it fast, and status is listed", async () => {
+    const help = await runCli(["status", "--help"]);
+    expect(help.exit).toBe(0);
+    expect(help.stdout).toMatch(/single sequential scan/);
+    expect(help.stdout).toMatch(/expression index on the key-id expression/);
+    expect((await runCli(["--help"])).stdout).toMatch(/\n {2}status +count each encrypted column/);
+  });
+});
+
+describe.skipIf(SERVER_URL === undefined)("fieldcrypt status on a PostgreSQL server (DATABASE_URL)", () => {
+  const schema = `fc_status_${process.pid}_${Date.now()}`;
+  let admin: pg.Client;
+  let env: Record<string, string>;
+  const KEY1 = generateKeyString();
+  const config = file(
+    "notes.mjs",
+    `export default { tables: [{ table: "notes", primaryKey: ["id"], scope: { column: "tenant" }, columns: { body: {}, blob: { form: "binary" } } }] };\n`,
+  );
+
+  beforeAll(async () => {
+    admin = new pg.Client({ connectionString: SERVER_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.query(
+      `CREATE TABLE ${schema}.notes (id integer PRIMARY KEY, tenant text NOT NULL, body text, blob bytea);
+       INSERT INTO ${schema}.notes SELECT i, 't' || (i % 3), CASE WHEN i % 4 = 0 THEN NULL ELSE 'note ' || i END,
+         CASE WHEN i % 2 = 0 THEN NULL ELSE convert_to('blob ' || i, 'UTF8') END FROM generate_series(1, 12) i`,
+    );
+    const url = new URL(SERVER_URL as string);
+    url.searchParams.set("options", `-c search_path=${schema}`);
+    env = { DATABASE_URL: url.toString() };
+  });
+  afterAll(async () => {
+    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin?.end();
+  });
+
+  it("counts plaintext and NULL before, cells per key id after an encrypt job (text and bytea)", async () => {
+    await checkCase({
+      name: "before",
+      args: ["status", "--config", config],
+      env,
+      exit: 0,
+      stdout:
+        "TABLE  COLUMN  PLAINTEXT  NULL  TOTAL\nnotes  body            9     3     12\nnotes  blob            6     6     12\n",
+    });
+    const run = await runCli(["jobs", "run", "--kind", "encrypt", "--config", config], {
+      env: { ...env, FIELDCRYPT_KEYS: `v1=${KEY1}` },
+    });
+    expect(run.stderr).toBe("");
+    expect(run.exit).toBe(0);
+    await checkCase({
+      name: "after",
+      args: ["status", "--config", config],
+      env,
+      exit: 0,
+      stdout:
+        "TABLE  COLUMN  PLAINTEXT  KEY v1  NULL  TOTAL\nnotes  body            0       9     3     12\nnotes  blob            0       6     6     12\n",
+    });
+    const json = await runCli(["status", "--config", config, "--table", "notes", "--json"], { env });
+    expect(json.exit).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { table: "notes", column: "body", plaintext: 0, keys: { v1: 9 }, null: 3, total: 12 },
+      { table: "notes", column: "blob", plaintext: 0, keys: { v1: 6 }, null: 6, total: 12 },
+    ]);
+    for (const out of [run, json]) {
+      expect(out.stdout + out.stderr).not.toContain(KEY1);
+      expect(out.stdout + out.stderr).not.toMatch(/note \d|blob \d/);
+    }
+  });
+
+  it("a table missing from the database is an operation error", async () => {
+    await checkCase({
+      name: "missing table",
+      args: [
+        "status",
+        "--config",
+        file("ghost.mjs", `export default { tables: [{ table: "ghost", columns: { c: {} } }] };\n`),
+      ],
+      env,
+      exit: 1,
+      stderr: errorLines("table ghost does not exist", "check the config's table names and the search path"),
+    });
+  });
+});
