@@ -356,7 +356,7 @@ async function runOne(
     return "interrupted";
   }
   if (result.failed > 0) {
-    io.err(`fieldcrypt: error: ${result.failed} rows of ${options.table} failed\n`);
+    io.err(`fieldcrypt: error: ${result.failed} ${result.failed === 1 ? "row" : "rows"} of ${options.table} failed\n`);
     if (result.jobId !== null)
       io.err(`fieldcrypt: hint: run \`fieldcrypt jobs errors ${result.jobId}\` to list them\n`);
     return "failed";

@@ -1,0 +1,325 @@
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { generateKeyString } from "fieldcrypt/keyring";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { BIN, type CliResult, checkCase, errorLines, runCli } from "./run-cli.js";
+
+const SERVER_URL = process.env.DATABASE_URL;
+const KEY1 = generateKeyString();
+const KEY2 = generateKeyString();
+const ENV1 = { FIELDCRYPT_KEYS: `v1=${KEY1}` };
+const ENV12 = { FIELDCRYPT_KEYS: `v1=${KEY1},v2=${KEY2}`, FIELDCRYPT_PRIMARY_KEY: "v2" };
+
+const dir = mkdtempSync(join(tmpdir(), "fieldcrypt-jobs-test-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const CONFIG = file(
+  "notes.mjs",
+  `export default { tables: [
+  { table: "notes", primaryKey: ["id"], scope: { column: "tenant" }, columns: { body: {} } },
+  { table: "drafts", primaryKey: ["id"], scope: { current: () => undefined }, columns: { text: {} } },
+] };\n`,
+);
+const FAKE_ENV = { DATABASE_URL: "postgres://someone:hunter2@127.0.0.1:1/nowhere", ...ENV1 };
+
+/** Every output of a run: never a key, never a plaintext of the test table. */
+function expectNoSecrets(result: CliResult): void {
+  const all = result.stdout + result.stderr;
+  expect(all).not.toContain(KEY1);
+  expect(all).not.toContain(KEY2);
+  expect(all).not.toContain("hunter2");
+  expect(all).not.toMatch(/private note/);
+}
+
+describe("fieldcrypt jobs: command line and configuration errors (no database needed)", () => {
+  it.each([
+    {
+      name: "no subcommand",
+      args: ["jobs"],
+      exit: 2,
+      stderr: errorLines(
+        "no jobs subcommand given",
+        "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+      ),
+    },
+    {
+      name: "an unknown subcommand",
+      args: ["jobs", "start"],
+      exit: 2,
+      stderr: errorLines(
+        "unknown jobs subcommand start",
+        "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+      ),
+    },
+    {
+      name: "run without --kind",
+      args: ["jobs", "run", "--config", CONFIG],
+      env: FAKE_ENV,
+      exit: 2,
+      stderr: errorLines("missing --kind", "run `fieldcrypt jobs --help`"),
+    },
+    {
+      name: "run with a bad --kind",
+      args: ["jobs", "run", "--kind", "shred"],
+      exit: 2,
+      stderr: errorLines("--kind must be one of encrypt, rotate, decrypt, verify", "run `fieldcrypt jobs --help`"),
+    },
+    {
+      name: "a bad --workers",
+      args: ["jobs", "run", "--kind", "encrypt", "--workers", "0"],
+      exit: 2,
+      stderr: errorLines("--workers must be an integer from 1 to 64", "run `fieldcrypt jobs --help`"),
+    },
+    {
+      name: "no database URL",
+      args: ["jobs", "run", "--kind", "encrypt", "--config", CONFIG],
+      env: ENV1,
+      exit: 3,
+      stderr: errorLines(
+        "no database: DATABASE_URL is not set and no --database-url was given",
+        "pass --database-url postgres://USER@HOST:5432/DB or set DATABASE_URL (a password is best kept in PGPASSWORD or ~/.pgpass)",
+      ),
+    },
+    {
+      name: "a missing --config",
+      args: ["jobs", "run", "--kind", "encrypt", "--config", join(dir, "nope.mjs")],
+      env: FAKE_ENV,
+      exit: 3,
+      stderr: new RegExp(
+        `^fieldcrypt: error: config file ${join(dir, "nope.mjs")} does not exist\nfieldcrypt: hint: write fieldcrypt.config.mjs`,
+      ),
+    },
+    {
+      name: "a bad config",
+      args: [
+        "jobs",
+        "run",
+        "--kind",
+        "encrypt",
+        "--config",
+        file("bad.mjs", "export default { tables: [{ columns: {} }] };\n"),
+      ],
+      env: FAKE_ENV,
+      exit: 3,
+      stderr: new RegExp(
+        `^fieldcrypt: error: config file ${join(dir, "bad.mjs")}: tables\\[0\\]\\.table must be a table name`,
+      ),
+    },
+    {
+      name: "a { current } scope without --scope",
+      args: ["jobs", "run", "--kind", "encrypt", "--config", CONFIG, "--table", "drafts"],
+      env: FAKE_ENV,
+      exit: 2,
+      stderr: errorLines(
+        "table drafts takes its scope from the app's context ({ current }), which the CLI does not have",
+        "pass --scope S: the scope of every row of the table",
+      ),
+    },
+    {
+      name: "no keys",
+      args: ["jobs", "run", "--kind", "encrypt", "--config", CONFIG, "--table", "notes"],
+      env: { DATABASE_URL: FAKE_ENV.DATABASE_URL },
+      exit: 3,
+      stderr: errorLines(
+        "no keys: FIELDCRYPT_KEYS is not set and no --keys-file was given",
+        "run `fieldcrypt keygen --id v1` and set FIELDCRYPT_KEYS to its output, or pass --keys-file",
+      ),
+    },
+    {
+      name: "errors without an id",
+      args: ["jobs", "errors"],
+      exit: 2,
+      stderr: errorLines("missing job ID", "usage: fieldcrypt jobs errors ID"),
+    },
+  ])("$name", async (c) => {
+    expectNoSecrets(await checkCase(c));
+  });
+
+  it("--help describes run, resume and errors", async () => {
+    const help = await runCli(["jobs", "--help"]);
+    expect(help.exit).toBe(0);
+    expect(help.stdout).toMatch(/fieldcrypt jobs resume ID/);
+    expect(help.stdout).toMatch(/fieldcrypt jobs errors ID/);
+  });
+});
+
+describe.skipIf(SERVER_URL === undefined)("fieldcrypt jobs on a PostgreSQL server (DATABASE_URL)", () => {
+  const schema = `fc_jobs_${process.pid}_${Date.now()}`;
+  let admin: pg.Client;
+  let env: Record<string, string>;
+  const ROWS = 30;
+
+  beforeAll(async () => {
+    admin = new pg.Client({ connectionString: SERVER_URL });
+    await admin.connect();
+    await admin.query(`CREATE SCHEMA ${schema}`);
+    await admin.query(
+      `CREATE TABLE ${schema}.notes (id integer PRIMARY KEY, tenant text NOT NULL, body text);
+       INSERT INTO ${schema}.notes SELECT i, 't' || (i % 3), CASE WHEN i % 10 = 0 THEN NULL ELSE 'private note ' || i END
+         FROM generate_series(1, ${ROWS}) i;
+       CREATE TABLE ${schema}.drafts (id integer PRIMARY KEY, text text);
+       CREATE TABLE ${schema}.bulk (id integer PRIMARY KEY, tenant text NOT NULL, body text);
+       INSERT INTO ${schema}.bulk SELECT i, 't', 'private note ' || i FROM generate_series(1, 2000) i`,
+    );
+    const url = new URL(SERVER_URL as string);
+    url.searchParams.set("options", `-c search_path=${schema}`);
+    env = { DATABASE_URL: url.toString() };
+  });
+  afterAll(async () => {
+    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    await admin?.end();
+  });
+
+  async function status(): Promise<unknown> {
+    const result = await runCli(["status", "--config", CONFIG, "--table", "notes", "--json"], { env });
+    expect(result.exit).toBe(0);
+    return (JSON.parse(result.stdout) as { keys: unknown }[])[0]?.keys;
+  }
+
+  function jobIdOf(result: CliResult): string {
+    const id = /job ([0-9a-f-]{36})\n/.exec(result.stdout)?.[1];
+    expect(id).toBeDefined();
+    return id as string;
+  }
+
+  it("encrypts with JSON progress lines on a non-TTY stdout, then rotates to v2", async () => {
+    expect(await status()).toEqual({});
+    const run = await runCli(
+      ["jobs", "run", "--kind", "encrypt", "--config", CONFIG, "--table", "notes", "--batch-size", "10"],
+      {
+        env: { ...env, ...ENV1 },
+      },
+    );
+    expectNoSecrets(run);
+    expect(run.stderr).toBe("");
+    expect(run.exit).toBe(0);
+    const lines = run.stdout.trimEnd().split("\n");
+    expect(lines.slice(0, -1).map((l) => JSON.parse(l) as { processed: number })).toEqual([
+      { kind: "encrypt", table: "notes", processed: 10, total: ROWS, rate: expect.any(Number) },
+      { kind: "encrypt", table: "notes", processed: 20, total: ROWS, rate: expect.any(Number) },
+      { kind: "encrypt", table: "notes", processed: 30, total: ROWS, rate: expect.any(Number) },
+    ]);
+    expect(lines.at(-1)).toMatch(
+      /^encrypt notes: done, 30 rows read, 27 changed, 0 skipped, 0 failed; job [0-9a-f-]{36}$/,
+    );
+    expect(await status()).toEqual({ v1: 27 });
+
+    const rotate = await runCli(
+      ["jobs", "run", "--kind", "rotate", "--config", CONFIG, "--table", "notes", "--workers", "2"],
+      {
+        env: { ...env, ...ENV12 },
+      },
+    );
+    expectNoSecrets(rotate);
+    expect(rotate.exit).toBe(0);
+    expect(rotate.stdout).toMatch(/\nrotate notes: done, 30 rows read, 27 changed, 0 skipped, 0 failed; job /);
+    expect(await status()).toEqual({ v2: 27 });
+
+    // Resuming a finished job does nothing more and succeeds.
+    const resume = await runCli(["jobs", "resume", jobIdOf(rotate), "--config", CONFIG], { env: { ...env, ...ENV12 } });
+    expectNoSecrets(resume);
+    expect(resume.exit).toBe(0);
+    expect(resume.stdout).toMatch(/^rotate notes: done, 30 rows read, 27 changed, 0 skipped, 0 failed; job /m);
+
+    const dry = await runCli(
+      ["jobs", "run", "--kind", "decrypt", "--config", CONFIG, "--table", "notes", "--dry-run"],
+      {
+        env: { ...env, ...ENV12 },
+      },
+    );
+    expectNoSecrets(dry);
+    expect(dry.exit).toBe(0);
+    expect(dry.stdout).toMatch(/decrypt notes: done \(dry run\), 30 rows read, 27 would change/);
+    expect(await status()).toEqual({ v2: 27 });
+  });
+
+  it("a corrupt cell fails its row (exit 1) and `jobs errors` lists it", async () => {
+    await admin.query(`UPDATE ${schema}.notes SET body = 'fc1.' || repeat('A', 80) WHERE id = 7`);
+    const verify = await runCli(["jobs", "run", "--kind", "verify", "--config", CONFIG, "--table", "notes"], {
+      env: { ...env, ...ENV12 },
+    });
+    expectNoSecrets(verify);
+    expect(verify.exit).toBe(1);
+    const id = jobIdOf(verify);
+    expect(verify.stderr).toBe(
+      errorLines("1 row of notes failed", `run \`fieldcrypt jobs errors ${id}\` to list them`),
+    );
+    const errors = await runCli(["jobs", "errors", id], { env });
+    expectNoSecrets(errors);
+    expect(errors.exit).toBe(0);
+    expect(errors.stdout).toMatch(/^TABLE +ROW KEY +COLUMN +CODE +TIME\nnotes +7 +body +ERR_[A-Z_]+ +\d{4}-\d\d-\d\dT/);
+    const json = await runCli(["jobs", "errors", id, "--json"], { env });
+    expect(json.exit).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([
+      { table: "notes", rowKey: ["7"], column: "body", code: expect.stringMatching(/^ERR_/), time: expect.any(String) },
+    ]);
+  });
+
+  it("an unknown job id is an operation error", async () => {
+    await checkCase({
+      name: "unknown",
+      args: ["jobs", "errors", "00000000-0000-0000-0000-000000000000"],
+      env,
+      exit: 1,
+      stderr: errorLines(
+        "no job 00000000-0000-0000-0000-000000000000",
+        "the ids are in fieldcrypt_jobs and in the output of `fieldcrypt jobs run`",
+      ),
+    });
+  });
+
+  it("Ctrl-C stops at a batch boundary with exit 130 and the resume command; resume finishes", async () => {
+    const config = file(
+      "bulk.mjs",
+      `export default { tables: [{ table: "bulk", primaryKey: ["id"], scope: { column: "tenant" }, columns: { body: {} } }] };\n`,
+    );
+    const child = spawn(
+      process.execPath,
+      [
+        BIN,
+        "jobs",
+        "run",
+        "--kind",
+        "encrypt",
+        "--config",
+        config,
+        "--batch-size",
+        "100",
+        "--max-rows-per-second",
+        "500",
+      ],
+      { env: { PATH: process.env.PATH ?? "", ...env, ...ENV1 }, stdio: ["ignore", "pipe", "pipe"] },
+    );
+    let stdout = "";
+    let stderr = "";
+    child.stderr.on("data", (chunk: Buffer) => {
+      stderr += chunk.toString("utf8");
+    });
+    const exit = await new Promise<number | null>((resolve) => {
+      child.stdout.on("data", (chunk: Buffer) => {
+        if (stdout === "") child.kill("SIGINT");
+        stdout += chunk.toString("utf8");
+      });
+      child.on("close", (code) => resolve(code));
+    });
+    expect(exit).toBe(130);
+    expect(stdout).toMatch(/\nencrypt bulk: stopped, \d+ rows read/);
+    const id = /resume ([0-9a-f-]{36})/.exec(stderr)?.[1] as string;
+    expect(stderr).toBe(
+      `fieldcrypt: interrupted at a batch boundary; nothing is half-written\nfieldcrypt: hint: run \`fieldcrypt jobs resume ${id}\` to continue\n`,
+    );
+    const resume = await runCli(["jobs", "resume", id, "--config", config], { env: { ...env, ...ENV1 } });
+    expectNoSecrets(resume);
+    expect(resume.exit).toBe(0);
+    expect(resume.stdout).toMatch(/\nencrypt bulk: done, 2000 rows read, 2000 changed, 0 skipped, 0 failed; job /);
+  });
+});
