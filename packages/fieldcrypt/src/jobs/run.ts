@@ -376,11 +376,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
       },
       checkpoint: async (tx, counts, last) => {
         if (last === null) return;
-        await tx.query(
-          `UPDATE ${JOBS} SET cursor = $2, processed = processed + $3, changed = changed + $4, skipped = skipped + $5,
-             failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
-          [jobId, JSON.stringify(last), counts.processed, counts.changed, counts.skipped, counts.failed],
-        );
+        await checkpointJob(tx, jobId as string, counts, last);
       },
     };
     for (;;) {
@@ -478,11 +474,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
               ],
             );
             if (last === null) return;
-            await tx.query(
-              `UPDATE ${JOBS} SET cursor = $2, processed = processed + $3, changed = changed + $4, skipped = skipped + $5,
-                 failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
-              [id, JSON.stringify(last), counts.processed, counts.changed, counts.skipped, counts.failed],
-            );
+            await checkpointJob(tx, id, counts, last);
           },
         };
         for (;;) {
@@ -569,4 +561,18 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     const timer = setTimeout(done, ms);
     signal?.addEventListener("abort", done, { once: true });
   });
+}
+
+/** Moves the job's cursor past a committed batch and adds its counts, in the batch's transaction. */
+async function checkpointJob(
+  tx: Queryable,
+  jobId: string,
+  counts: Omit<JobCounts, "batches">,
+  last: unknown,
+): Promise<void> {
+  await tx.query(
+    `UPDATE ${JOBS} SET cursor = $2, processed = processed + $3, changed = changed + $4, skipped = skipped + $5,
+       failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
+    [jobId, JSON.stringify(last), counts.processed, counts.changed, counts.skipped, counts.failed],
+  );
 }

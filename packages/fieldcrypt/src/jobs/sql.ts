@@ -1,20 +1,9 @@
 /** SQL text of the job engine: identifiers, value encoding, the batch statements. Not exported. */
 import { InvalidOption } from "../errors/index.js";
+import { quoteIdentifier as quote } from "../internal/sql-identifier.js";
 import type { Queryable } from "../pg/index.js";
 
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-
-/** Quotes an SQL identifier; each dot-separated part is quoted on its own ("schema"."table"). */
-export function quote(name: string): string {
-  return name
-    .split(".")
-    .map((part) => {
-      if (!IDENTIFIER.test(part))
-        throw new InvalidOption("SQL identifiers must be plain names (letters, digits, _ and $)");
-      return `"${part}"`;
-    })
-    .join(".");
-}
+export { quote };
 
 /**
  * A value in PostgreSQL's text form: every statement binds `text[]` arrays and casts them to the

@@ -9,6 +9,7 @@
  * @module
  */
 import { InvalidOption } from "../errors/index.js";
+import { quoteIdentifier as quote } from "../internal/sql-identifier.js";
 import type { EncryptedTable } from "../table/index.js";
 
 /** Anything that runs a parameterized query: pg.Client, pg.Pool, a PGlite instance. */
@@ -25,20 +26,6 @@ export interface Statement {
 /** Scope of the statement when the table takes it from the caller rather than from a column. */
 export interface PgContext {
   readonly scope?: string | undefined;
-}
-
-const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_$]*$/;
-
-/** Quotes an SQL identifier; each dot-separated part is quoted on its own ("schema"."table"). */
-function quote(name: string): string {
-  return name
-    .split(".")
-    .map((part) => {
-      if (!IDENTIFIER.test(part))
-        throw new InvalidOption("SQL identifiers must be plain names (letters, digits, _ and $)");
-      return `"${part}"`;
-    })
-    .join(".");
 }
 
 /**
