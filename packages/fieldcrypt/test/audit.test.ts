@@ -123,7 +123,9 @@ describe("tampering is detected", () => {
 
   it("deleted entries with the rest renumbered to close the gap", async () => {
     await tamper("DELETE FROM fieldcrypt_audit WHERE seq IN (4, 5)");
-    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 2 WHERE seq > 5");
+    // Through a high range: the primary key is checked row by row, so a one-step shift can collide.
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq + 1000000 WHERE seq > 5");
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 1000002 WHERE seq > 1000000");
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, firstBadSeq: 4, reason: "deleted" });
   });
 
@@ -142,7 +144,8 @@ describe("tampering is detected", () => {
 
   it("a reordered entry (moved later by its timestamp order and seq)", async () => {
     await tamper("UPDATE fieldcrypt_audit SET seq = 100 WHERE seq = 2");
-    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 1 WHERE seq BETWEEN 3 AND 10");
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq + 1000000 WHERE seq BETWEEN 3 AND 10");
+    await tamper("UPDATE fieldcrypt_audit SET seq = seq - 1000001 WHERE seq > 1000000");
     await tamper("UPDATE fieldcrypt_audit SET seq = 10 WHERE seq = 100");
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, firstBadSeq: 2, reason: "reordered" });
   });
