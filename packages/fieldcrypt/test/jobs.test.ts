@@ -2,12 +2,14 @@
 // rows read back with plain SQL in every test.
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createAuditor, createAuditTable, verifyAudit } from "../src/audit/index.js";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import {
   ensureJobTables,
   getJob,
   type JobDatabase,
   listJobErrors,
+  listJobRuns,
   type Queryable,
   runJob,
   sessionDatabase,
@@ -497,5 +499,168 @@ describe("options", () => {
     await runJob(db, notesTable(ringV1), { kind: "verify", batchSize: 2, maxRowsPerSecond: 20 });
     // 6 rows at 20/s: the third batch starts no earlier than 200 ms in.
     expect(Date.now() - started).toBeGreaterThanOrEqual(180);
+  });
+});
+
+/** Row 2's body corrupt, row 4's email sealed under v9 (not in ringV2): a rotate records both. */
+async function seedTwoFailures(): Promise<void> {
+  await seed(6);
+  await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+  const cell = (await raw())[1]?.body as string;
+  const corrupt = cell.slice(0, -3) + (cell.at(-3) === "A" ? "B" : "A") + cell.slice(-2);
+  await tdb.query("UPDATE notes SET body = $1 WHERE id = 2", [corrupt]);
+  const foreign = notesTable(ringV9).encryptRow({ id: 4, clinic_id: "clinic-0", email: "x@example.org" });
+  await tdb.query("UPDATE notes SET email = $1 WHERE id = 4", [foreign.email]);
+}
+
+describe("retry of recorded errors", () => {
+  it("reads only the failed rows again; fixed rows leave the errors table, the rest stay", async () => {
+    await seedTwoFailures();
+    const first = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2, batchSize: 2 });
+    expect(first).toMatchObject({ processed: 6, failed: 2 });
+    const jobId = first.jobId as string;
+    const before = await raw();
+
+    // The operator loads the missing key v9 and retries: only rows 2 and 4 are read.
+    const ring = ringV2.withKey({ id: "v9", secret: keyBytes(9) });
+    const touched: string[][] = [];
+    const retried = await runJob(db, notesTable(ring), {
+      kind: "rotate",
+      keyring: ring,
+      jobId,
+      retryErrors: true,
+      batchSize: 1,
+      beforeWrite: ({ keys }) => {
+        touched.push(...keys.map((k) => [...k]));
+      },
+    });
+    expect(touched).toEqual([["2"], ["4"]]);
+    expect(retried).toMatchObject({ status: "done", processed: 8, failed: 1 });
+    expect((await listJobErrors(db, jobId)).map((e) => [e.rowKey, e.column, e.code])).toEqual([
+      [["2"], "body", "ERR_DECRYPTION_FAILED"],
+    ]);
+    const after = await raw();
+    expect(inspectCell(after[3]?.email as string).keyId).toBe("v2"); // row 4 rotated now
+    expect(after[1]?.body).toBe(before[1]?.body); // the corrupt cell is left as it was
+    for (const i of [0, 2, 4, 5]) expect(after[i]).toEqual(before[i]); // no other row touched
+    const job = await getJob(db, jobId);
+    expect(job).toMatchObject({ status: "done", failed: 1, owner: null });
+
+    // A row deleted since: its errors go, nothing else happens.
+    await tdb.query("DELETE FROM notes WHERE id = 2");
+    const again = await runJob(db, notesTable(ring), { kind: "rotate", keyring: ring, jobId, retryErrors: true });
+    expect(again).toMatchObject({ failed: 0, processed: 8 });
+    expect(await listJobErrors(db, jobId)).toEqual([]);
+  });
+
+  it("a dry run of a retry changes nothing; retryErrors needs a job id", async () => {
+    await seedTwoFailures();
+    const first = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2 });
+    const ring = ringV2.withKey({ id: "v9", secret: keyBytes(9) });
+    const before = await raw();
+    const dry = await runJob(db, notesTable(ring), {
+      kind: "rotate",
+      keyring: ring,
+      jobId: first.jobId as string,
+      retryErrors: true,
+      dryRun: true,
+    });
+    expect(dry).toMatchObject({ dryRun: true, changed: first.changed + 1 });
+    expect(await raw()).toEqual(before);
+    expect(await listJobErrors(db, first.jobId as string)).toHaveLength(2);
+    assertFieldcryptError(
+      await rejection(runJob(db, notesTable(ring), { kind: "rotate", keyring: ring, retryErrors: true })),
+      "ERR_INVALID_OPTION",
+      "retryErrors needs the jobId whose errors to retry",
+    );
+  });
+});
+
+describe("record of job runs", () => {
+  it("appends a start and an end row per run, with who, keys and counts; never data", async () => {
+    await seedTwoFailures();
+    const result = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2, actor: "ops@example.test" });
+    const runs = await listJobRuns(db, { jobId: result.jobId as string });
+    expect(runs.map((r) => [r.event, r.status])).toEqual([
+      ["start", null],
+      ["end", "done"],
+    ]);
+    const [start, end] = runs;
+    expect(start).toMatchObject({
+      kind: "rotate",
+      table: "notes",
+      columns: ["body", "email"],
+      actor: "ops@example.test",
+      pid: process.pid,
+      counts: null,
+    });
+    expect(start?.keys).toEqual([
+      { id: "v1", scope: undefined, state: "decrypt-only" },
+      { id: "v2", scope: undefined, state: "primary" },
+    ]);
+    expect(end).toMatchObject({ runId: start?.runId, counts: { processed: 6, failed: 2 }, errorCode: null });
+    expect(Number(end?.at.getTime())).toBeGreaterThanOrEqual(Number(start?.at.getTime()));
+    const stored = JSON.stringify(await tdb.query("SELECT * FROM fieldcrypt_job_runs"));
+    expect(stored).not.toMatch(/fc1\.|note \d|example\.org/);
+  });
+
+  it("is append-only, records failed runs by code, and skips dry runs", async () => {
+    await seed(4);
+    const failing = await rejection(
+      runJob(db, notesTable(ringV1), {
+        kind: "encrypt",
+        beforeWrite: () => {
+          throw new Error("secret plaintext in an unexpected error");
+        },
+      }),
+    );
+    expect((failing as Error).message).toContain("unexpected");
+    const [job] = await tdb.query<{ id: string }>("SELECT id FROM fieldcrypt_jobs");
+    const runs = await listJobRuns(db, { jobId: job?.id as string });
+    expect(runs.map((r) => [r.event, r.status, r.errorCode])).toEqual([
+      ["start", null, null],
+      ["end", "failed", "ERR_UNEXPECTED"],
+    ]);
+    expect(JSON.stringify(runs)).not.toContain("secret plaintext");
+    const count = async () => (await listJobRuns(db, { limit: 1000 })).length;
+    const n = await count();
+    await runJob(db, notesTable(ringV1), { kind: "encrypt", dryRun: true });
+    expect(await count()).toBe(n);
+    for (const statement of [
+      "UPDATE fieldcrypt_job_runs SET actor = 'someone else'",
+      "DELETE FROM fieldcrypt_job_runs",
+      "TRUNCATE fieldcrypt_job_runs",
+    ]) {
+      await expect(tdb.query(statement)).rejects.toThrow(/append-only/);
+    }
+    expect(await count()).toBe(n);
+  });
+
+  it("goes to the hash-chained audit log too when an auditor is given", async () => {
+    await createAuditTable(db);
+    const auditor = createAuditor(keyBytes(7));
+    await seed(3);
+    const result = await runJob(db, notesTable(ringV1), { kind: "encrypt", auditor, actor: "migration-bot" });
+    const entries = await tdb.query<{
+      action: string;
+      actor: string;
+      key_ids: string[];
+      details: Record<string, unknown>;
+    }>("SELECT action, actor, key_ids, details FROM fieldcrypt_audit WHERE details->>'jobId' = $1 ORDER BY seq", [
+      result.jobId,
+    ]);
+    expect(entries.map((e) => [e.action, e.actor])).toEqual([
+      ["job.start", "migration-bot"],
+      ["job.end", "migration-bot"],
+    ]);
+    expect(entries[0]?.key_ids).toEqual(["v1"]);
+    expect(entries[1]?.details).toMatchObject({
+      kind: "encrypt",
+      table: "notes",
+      status: "done",
+      processed: 3,
+      changed: 1,
+    });
+    expect((await verifyAudit(db, auditor)).ok).toBe(true);
   });
 });

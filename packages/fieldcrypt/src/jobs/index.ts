@@ -12,6 +12,7 @@
 export type { Queryable } from "../pg/index.js";
 export { JobBusy } from "./job-busy.js";
 export { type BeforeWriteBatch, type JobProgress, type JobResult, type RunJobOptions, runJob } from "./run.js";
+export { type JobRunEvent, listJobRuns } from "./runs.js";
 export {
   ensureJobTables,
   getJob,

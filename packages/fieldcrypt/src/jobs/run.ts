@@ -1,12 +1,25 @@
 /** runJob: one worker running a job over a table, batch by batch. */
 import { randomUUID } from "node:crypto";
-import { hostname } from "node:os";
+import { hostname, userInfo } from "node:os";
+import { appendAudit } from "../audit/append.js";
+import type { Auditor } from "../audit/auditor.js";
 import { type ErrorCode, InvalidOption, isFieldcryptError } from "../errors/index.js";
+import { tableKeyrings } from "../internal/table-keyring.js";
 import type { Keyring } from "../keyring/keyring.js";
 import type { Queryable } from "../pg/index.js";
 import type { EncryptedTable } from "../table/index.js";
 import { JobBusy } from "./job-busy.js";
-import { type BatchPlan, columnTypes, keyAlias, rangeBounds, selectBatch, toText, updateBatch } from "./sql.js";
+import { appendJobRun } from "./runs.js";
+import {
+  type BatchPlan,
+  columnTypes,
+  keyAlias,
+  rangeBounds,
+  selectBatch,
+  selectByKeys,
+  toText,
+  updateBatch,
+} from "./sql.js";
 import { getJob, JOB_ERRORS, JOB_RANGES, JOBS, type JobCounts, type JobKind, type JobStatus } from "./tables.js";
 import { type JobDatabase, withTransaction } from "./transaction.js";
 import { type JobColumn, transformCell } from "./transform.js";
@@ -82,6 +95,16 @@ export interface RunJobOptions {
    * transaction. A killed worker's job can be taken over once its lease expires. Default 30.
    */
   readonly leaseSeconds?: number | undefined;
+  /**
+   * Retry only the rows recorded in `fieldcrypt_job_errors` for `jobId` (which is required): each is
+   * read again by its primary key and transformed; its error rows are replaced by the errors of this
+   * attempt (none when it succeeds). The job's cursor, ranges and status are left as they are.
+   */
+  readonly retryErrors?: boolean | undefined;
+  /** Who runs the job, for the record of runs (`fieldcrypt_job_runs`) and the audit log. Default: the OS user. */
+  readonly actor?: string | undefined;
+  /** Also append `job.start` / `job.end` entries to the hash-chained audit log (`fieldcrypt/audit`). */
+  readonly auditor?: Auditor | undefined;
 }
 
 /** What a job run did. Counts are the job's totals (over every run of a resumed job). */
@@ -126,6 +149,13 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   }
   if (kind === "rotate" && keyring === undefined) throw new InvalidOption("a rotate job needs the keyring");
   const dryRun = options.dryRun === true;
+  const retry = options.retryErrors === true;
+  if (retry && options.jobId === undefined)
+    throw new InvalidOption("retryErrors needs the jobId whose errors to retry");
+  const actor = options.actor ?? osUser();
+  if (typeof actor !== "string" || actor.length === 0 || actor.length > 200) {
+    throw new InvalidOption("actor must be a string of 1 to 200 characters");
+  }
   const names = options.columns ?? [...table.columns.keys()];
   if (names.length === 0) throw new InvalidOption(`${table.table}: the job has no columns`);
   const targets: JobColumn[] = names.map((name) => {
@@ -193,11 +223,19 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
       batches: job.batches,
     });
     cursor = job.cursor === null ? null : [...job.cursor];
-    if (job.status === "done") return result("done");
-    ranged = job.ranges > 0 && !dryRun;
+    if (job.status === "done" && !retry) return result("done");
+    ranged = job.ranges > 0 && !dryRun && !retry;
     // A parallel job's cursor is only the last batch of some worker: a dry run reads the whole table.
     if (job.ranges > 0 && dryRun) cursor = null;
-    if (!dryRun && !ranged) {
+    if (retry && !dryRun) {
+      // A retry leases the job row like a single-cursor run, but leaves its status alone.
+      const claimed = await db.query(
+        `UPDATE ${JOBS} SET owner = $2, lease_until = now() + ${lease}, updated_at = now()
+          WHERE id = $1 AND (owner IS NULL OR owner = $2 OR lease_until < now()) RETURNING 1`,
+        [jobId, me],
+      );
+      if (claimed.rows.length === 0) throw new JobBusy(jobId);
+    } else if (!dryRun && !ranged) {
       const claimed = await db.query(
         `UPDATE ${JOBS} SET status = 'running', host = $2, pid = $3, owner = $4, lease_until = now() + ${lease},
            updated_at = now() WHERE id = $1 AND (owner IS NULL OR owner = $4 OR lease_until < now()) RETURNING 1`,
@@ -229,8 +267,59 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
 
   const started = performance.now();
   let readThisRun = 0;
+
+  // The record of this run (not of dry runs, which write nothing): `start` now, `end` in `finish`.
+  const run = {
+    runId: me,
+    jobId: jobId as string,
+    kind,
+    table: table.table,
+    columns: names,
+    keys: (keyring ?? tableKeyrings.get(table))?.list() ?? [],
+    actor,
+    host: hostname(),
+    pid: process.pid,
+  };
+  const auditRun = async (action: string, extra: Record<string, unknown>) => {
+    if (options.auditor === undefined) return;
+    await appendAudit(db, options.auditor, {
+      actor,
+      action,
+      keyIds: run.keys.map((k) => k.id),
+      details: {
+        jobId: run.jobId,
+        runId: me,
+        kind,
+        table: table.table,
+        columns: names,
+        host: run.host,
+        pid: run.pid,
+        retryErrors: retry,
+        ...extra,
+      },
+    });
+  };
+  if (!dryRun) {
+    await appendJobRun(db, { ...run, event: "start", status: null, errorCode: null, counts: null });
+    await auditRun("job.start", {});
+  }
+  const finish = async (status: "done" | "stopped" | "failed", error?: unknown): Promise<void> => {
+    if (dryRun) return;
+    const code = status === "failed" ? errorCode(error) : null;
+    const counts = { ...totals };
+    await appendJobRun(db, { ...run, event: "end", status, errorCode: code, counts });
+    await auditRun("job.end", { status, errorCode: code, ...counts });
+  };
+
   const setStatus = async (status: JobStatus): Promise<void> => {
     if (dryRun || jobId === null) return;
+    if (retry) {
+      await db.query(
+        `UPDATE ${JOBS} SET owner = NULL, lease_until = NULL, updated_at = now() WHERE id = $1 AND owner = $2`,
+        [jobId, me],
+      );
+      return;
+    }
     if (ranged) {
       // Ranges leased to this call go back to the pool; the job is done only when every range is.
       await db.query(`UPDATE ${JOB_RANGES} SET owner = NULL, lease_until = NULL WHERE job_id = $1 AND owner LIKE $2`, [
@@ -256,13 +345,19 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   /** One batch of a lane, in `tx`: claim, read, transform, write, record errors, checkpoint. */
   const runBatch = async (tx: Queryable, lane: Lane) => {
     if (!dryRun) await lane.claim(tx);
-    const select = selectBatch(plan, lane.cursor, batchSize, lane.upTo);
-    const rows = (await tx.query(select.text, select.values)).rows as Record<string, unknown>[];
+    let rows: Record<string, unknown>[];
+    let more: boolean;
+    if (lane.read !== undefined) {
+      ({ rows, more } = await lane.read(tx));
+    } else {
+      const select = selectBatch(plan, lane.cursor, batchSize, lane.upTo);
+      rows = (await tx.query(select.text, select.values)).rows as Record<string, unknown>[];
+      more = rows.length === batchSize;
+    }
     const counts = { processed: rows.length, changed: 0, skipped: 0, failed: 0 };
-    const more = rows.length === batchSize;
     if (rows.length === 0) {
-      if (!dryRun) await lane.checkpoint(tx, counts, null, false);
-      return { counts, last: null, more: false };
+      if (!dryRun) await lane.checkpoint(tx, counts, null, more);
+      return { counts, last: null, more };
     }
     const allKeys: string[][] = [];
     const updates: { keys: string[]; old: (string | null)[]; next: (string | null)[] }[] = [];
@@ -323,11 +418,11 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   };
 
   const afterBatch = async (done: { counts: Omit<JobCounts, "batches">; last: string[] | null }) => {
-    cursor = done.last;
+    if (done.last !== null) cursor = done.last;
     totals.processed += done.counts.processed;
     totals.changed += done.counts.changed;
     totals.skipped += done.counts.skipped;
-    totals.failed += done.counts.failed;
+    totals.failed += done.counts.failed - retriedInBatch;
     totals.batches++;
     readThisRun += done.counts.processed;
     const elapsedMs = performance.now() - started;
@@ -346,20 +441,72 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     if (rate !== undefined) await sleep((readThisRun * 1000) / rate - (performance.now() - started), stop);
   };
 
+  // Retry: the rows of recorded errors, a page of distinct row keys at a time (in row_key order).
+  let errorCursor: string | null = null;
+  let retriedInBatch = 0;
+  const readErrors = async (tx: Queryable): Promise<{ rows: Record<string, unknown>[]; more: boolean }> => {
+    const page = await tx.query(
+      `SELECT DISTINCT row_key FROM ${JOB_ERRORS} WHERE job_id = $1 AND ($2::text IS NULL OR row_key > $2)
+        ORDER BY row_key LIMIT $3`,
+      [jobId, errorCursor, batchSize],
+    );
+    const rowKeys = (page.rows as { row_key: string }[]).map((r) => r.row_key);
+    retriedInBatch = dryRun ? 0 : rowKeys.length;
+    if (rowKeys.length === 0) return { rows: [], more: false };
+    errorCursor = rowKeys[rowKeys.length - 1] as string;
+    // This attempt's errors replace the recorded ones (a row that no longer exists has none).
+    if (!dryRun) {
+      await tx.query(`DELETE FROM ${JOB_ERRORS} WHERE job_id = $1 AND row_key = ANY($2::text[])`, [jobId, rowKeys]);
+    }
+    const select = selectByKeys(plan, rowKeys.map(parseRowKey));
+    const rows = (await tx.query(select.text, select.values)).rows as Record<string, unknown>[];
+    return { rows, more: rowKeys.length === batchSize };
+  };
+
   try {
+    if (retry) {
+      const lane: Lane = {
+        cursor: null,
+        upTo: null,
+        read: readErrors,
+        claim: async (tx) => {
+          const claimed = await tx.query(
+            `UPDATE ${JOBS} SET lease_until = now() + ${lease} WHERE id = $1 AND owner = $2 RETURNING 1`,
+            [jobId, me],
+          );
+          if (claimed.rows.length === 0) throw new JobBusy(jobId as string);
+        },
+        // Counts go to the job row; `failed` drops by the rows retried and rises by those failing again.
+        checkpoint: async (tx, counts) => {
+          if (counts.processed === 0 && retriedInBatch === 0) return;
+          await tx.query(
+            `UPDATE ${JOBS} SET processed = processed + $2, changed = changed + $3, skipped = skipped + $4,
+               failed = failed + $5, batches = batches + 1, updated_at = now() WHERE id = $1`,
+            [jobId, counts.processed, counts.changed, counts.skipped, counts.failed - retriedInBatch],
+          );
+        },
+      };
+      for (;;) {
+        if (signal?.aborted === true) break;
+        const done = dryRun ? await runBatch(db, lane) : await withTransaction(db, (tx) => runBatch(tx, lane));
+        if (done.last === null && !done.more && retriedInBatch === 0) break;
+        await afterBatch(done);
+        if (!done.more) break;
+        await throttle(signal);
+      }
+      const stopped = signal?.aborted === true;
+      await setStatus(stopped ? "stopped" : "done");
+      const job = await getJob(db, jobId as string);
+      if (job !== undefined && !dryRun) Object.assign(totals, countsOf(job));
+      await finish(stopped ? "stopped" : "done");
+      return result(stopped ? "stopped" : "done");
+    }
     if (ranged) {
       const status = await runRanges();
       await setStatus(status);
       const job = await getJob(db, jobId as string);
-      if (job !== undefined) {
-        Object.assign(totals, {
-          processed: job.processed,
-          changed: job.changed,
-          skipped: job.skipped,
-          failed: job.failed,
-          batches: job.batches,
-        });
-      }
+      if (job !== undefined) Object.assign(totals, countsOf(job));
+      await finish(status);
       return result(status);
     }
     const lane: Lane = {
@@ -382,6 +529,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     for (;;) {
       if (signal?.aborted === true) {
         await setStatus("stopped");
+        await finish("stopped");
         return result("stopped");
       }
       const done = dryRun ? await runBatch(db, lane) : await withTransaction(db, (tx) => runBatch(tx, lane));
@@ -392,9 +540,11 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
       await throttle(signal);
     }
     await setStatus("done");
+    await finish("done");
     return result("done");
   } catch (error) {
     await setStatus("failed").catch(() => {});
+    await finish("failed", error).catch(() => {});
     throw error;
   }
 
@@ -473,8 +623,8 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
                 finished,
               ],
             );
-            if (last === null) return;
-            await checkpointJob(tx, id, counts, last);
+            // The job row is not touched: its totals are the sum of its ranges' (getJob), so
+            // parallel workers never queue on one row.
           },
         };
         for (;;) {
@@ -513,6 +663,8 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
 
 /** Where one loop of batches reads, and how it claims and checkpoints its position. */
 interface Lane {
+  /** Reads the batch's rows itself (retries of recorded errors) instead of the next keyset page. */
+  read?: ((tx: Queryable) => Promise<{ rows: Record<string, unknown>[]; more: boolean }>) | undefined;
   /** The last key done (exclusive lower bound), or null for the start. */
   cursor: string[] | null;
   /** Inclusive upper bound, or null for the end of the table. */
@@ -543,6 +695,29 @@ async function createRanges(tx: Queryable, plan: BatchPlan, jobId: string, n: nu
      SELECT $1, r.n, r.lower_key, r.upper_key FROM unnest($2::integer[], $3::text[], $4::text[]) AS r(n, lower_key, upper_key)`,
     [jobId, lowers.map((_, i) => i), lowers, allUppers],
   );
+}
+
+function countsOf(job: JobCounts): JobCounts {
+  const { processed, changed, skipped, failed, batches } = job;
+  return { processed, changed, skipped, failed, batches };
+}
+
+/** A recorded row key (a JSON array of the key columns' text forms, written by this engine). */
+function parseRowKey(text: string): string[] {
+  const key = JSON.parse(text) as unknown;
+  if (!Array.isArray(key) || !key.every((k) => typeof k === "string")) {
+    throw new InvalidOption("fieldcrypt_job_errors holds a row_key that is not a JSON array of strings");
+  }
+  return key;
+}
+
+/** The OS user running the job, for the record of runs (some containers have no passwd entry). */
+function osUser(): string {
+  try {
+    return userInfo().username || "unknown";
+  } catch {
+    return "unknown";
+  }
 }
 
 /** The stable code of a failure: a fieldcrypt code, or ERR_UNEXPECTED (never the message). */

@@ -87,6 +87,28 @@ export function selectBatch(
 }
 
 /**
+ * `SELECT … WHERE (k1, k2) IN (SELECT … FROM unnest($1::text[], $2::text[])) ORDER BY k1, k2`: the
+ * rows with these primary keys (text form), for retrying recorded errors. Missing rows are absent.
+ */
+export function selectByKeys(
+  plan: BatchPlan,
+  rowKeys: readonly (readonly string[])[],
+): { text: string; values: unknown[] } {
+  const keys = plan.keys.map(quote);
+  const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
+  const values = plan.keys.map((_, i) => rowKeys.map((key) => key[i] ?? null));
+  const casts = plan.keys.map((name, i) => `v.k${i}::${plan.types.get(name)}`);
+  const aliases = plan.keys.map((_, i) => `k${i}`);
+  return {
+    text:
+      `SELECT ${columns.join(", ")} FROM ${quote(plan.table)} WHERE (${keys.join(", ")}) IN ` +
+      `(SELECT ${casts.join(", ")} FROM unnest(${values.map((_, i) => `$${i + 1}::text[]`).join(", ")}) AS v(${aliases.join(", ")})) ` +
+      `ORDER BY ${keys.join(", ")}`,
+    values,
+  };
+}
+
+/**
  * The one write of a batch:
  *
  *   UPDATE t SET c = v.n0::type, … FROM unnest($1::text[], …) AS v(k0, …, o0, n0, …)

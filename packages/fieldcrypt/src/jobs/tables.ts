@@ -1,6 +1,7 @@
 /** The job and job-error tables (normative text: spec/jobs-v1.md). */
 import { InvalidOption } from "../errors/index.js";
 import type { Queryable } from "../pg/index.js";
+import { JOB_RUNS_SQL } from "./runs.js";
 
 /** Job kinds: what a job does to each cell. */
 export type JobKind = "encrypt" | "rotate" | "decrypt" | "verify";
@@ -62,7 +63,8 @@ export const JOB_RANGES = "fieldcrypt_job_ranges";
 
 /**
  * Creates the job tables if they do not exist (`CREATE TABLE IF NOT EXISTS`): `fieldcrypt_jobs`,
- * `fieldcrypt_job_errors` and `fieldcrypt_job_ranges`, in the first schema of the search path, and
+ * `fieldcrypt_job_errors`, `fieldcrypt_job_ranges` and the append-only record of runs
+ * `fieldcrypt_job_runs`, in the first schema of the search path, and
  * adds the lease columns to a `fieldcrypt_jobs` of an older version. Exported from
  * `fieldcrypt/jobs`.
  *
@@ -121,6 +123,7 @@ export async function ensureJobTables(db: Queryable): Promise<void> {
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (job_id, range_no)
   )`);
+  for (const statement of JOB_RUNS_SQL) await db.query(statement);
 }
 
 interface JobRow {
@@ -143,6 +146,11 @@ interface JobRow {
   owner?: string | null;
   lease_until?: Date | string | null;
   ranges: unknown;
+  r_processed: unknown;
+  r_changed: unknown;
+  r_skipped: unknown;
+  r_failed: unknown;
+  r_batches: unknown;
 }
 
 const toDate = (value: Date | string): Date => (value instanceof Date ? value : new Date(value));
@@ -156,8 +164,15 @@ const toDate = (value: Date | string): Date => (value instanceof Date ? value : 
  * ```
  */
 export async function getJob(db: Queryable, id: string): Promise<JobRecord | undefined> {
+  // A parallel job's batches count on their ranges' rows only (one row per worker, no contention on
+  // the job row): its totals are the job row's own counts (retries of errors) plus the ranges'.
   const { rows } = await db.query(
-    `SELECT j.*, (SELECT count(*) FROM ${JOB_RANGES} r WHERE r.job_id = j.id) AS ranges FROM ${JOBS} j WHERE j.id = $1`,
+    `SELECT j.*, r.* FROM ${JOBS} j CROSS JOIN LATERAL (
+       SELECT count(*) AS ranges, coalesce(sum(processed), 0) AS r_processed, coalesce(sum(changed), 0) AS r_changed,
+              coalesce(sum(skipped), 0) AS r_skipped, coalesce(sum(failed), 0) AS r_failed,
+              coalesce(sum(batches), 0) AS r_batches
+         FROM ${JOB_RANGES} WHERE job_id = j.id) r
+     WHERE j.id = $1`,
     [id],
   );
   const row = rows[0] as JobRow | undefined;
@@ -169,11 +184,11 @@ export async function getJob(db: Queryable, id: string): Promise<JobRecord | und
     columns: JSON.parse(row.columns) as string[],
     status: row.status,
     cursor: row.cursor === null ? null : (JSON.parse(row.cursor) as string[]),
-    processed: Number(row.processed),
-    changed: Number(row.changed),
-    skipped: Number(row.skipped),
-    failed: Number(row.failed),
-    batches: Number(row.batches),
+    processed: Number(row.processed) + Number(row.r_processed),
+    changed: Number(row.changed) + Number(row.r_changed),
+    skipped: Number(row.skipped) + Number(row.r_skipped),
+    failed: Number(row.failed) + Number(row.r_failed),
+    batches: Number(row.batches) + Number(row.r_batches),
     createdAt: toDate(row.created_at),
     updatedAt: toDate(row.updated_at),
     finishedAt: row.finished_at === null ? null : toDate(row.finished_at),

@@ -14,6 +14,7 @@ import {
 import { InvalidContext, InvalidOption } from "../errors/index.js";
 import type { RowKeyPart } from "../internal/context.js";
 import { contextBytes } from "../internal/context.js";
+import { tableKeyrings } from "../internal/table-keyring.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
 
@@ -141,7 +142,7 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
     return { scope, rowKey: parts.length === 1 ? parts[0] : parts };
   };
 
-  return {
+  const described: EncryptedTable = {
     table,
     primaryKey,
     scope: scopeSource,
@@ -183,4 +184,6 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
       return bidx.index.candidates(value, scopeOf({}, context));
     },
   };
+  tableKeyrings.set(described, keyring);
+  return described;
 }
