@@ -1,0 +1,92 @@
+/**
+ * Shared by the KMS providers on `fieldcrypt/kms/aws`, `/gcp` and `/vault` (no SDK imported here,
+ * not reachable from any subpath): the wrapped-key header, argument checks and error mapping.
+ *
+ * The wrapped form of every service-backed provider:
+ *
+ *   magic[3] ‖ u8(1) ‖ u8(len(id)) ‖ id ‖ the service's ciphertext (opaque to fieldcrypt)
+ *
+ * @internal
+ */
+import { InvalidKey, InvalidOption } from "../errors/index.js";
+import { describeType } from "../internal/describe-type.js";
+import { KeyUnwrapFailed, RootKeyUnavailable } from "./errors.js";
+import { ROOT_KEY_ID_RE, ROOT_KEY_ID_RULE } from "./provider.js";
+
+/** Default time limit of one call to a key service. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+export function bytesArg(value: unknown, name: string): Buffer {
+  if (!(value instanceof Uint8Array))
+    throw new InvalidOption(`${name} must be a Uint8Array (got ${describeType(value)})`);
+  return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+}
+
+export function stringOption(value: unknown, name: string): string {
+  if (typeof value !== "string" || value.length === 0)
+    throw new InvalidOption(`${name} must be a non-empty string (got ${describeType(value)})`);
+  return value;
+}
+
+export function rootKeyIdOption(id: unknown): string {
+  if (typeof id !== "string" || !ROOT_KEY_ID_RE.test(id)) {
+    const got = typeof id === "string" ? `a string of ${id.length} characters` : describeType(id);
+    throw new InvalidKey(`root key id must be ${ROOT_KEY_ID_RULE} (got ${got})`);
+  }
+  return id;
+}
+
+export function timeoutOption(value: unknown): number {
+  if (value === undefined) return DEFAULT_TIMEOUT_MS;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1)
+    throw new InvalidOption("timeoutMs must be a positive integer");
+  return value;
+}
+
+/** The header written before the service's ciphertext. */
+export function wrappedHeader(magic: string, id: string): Buffer {
+  return Buffer.concat([Buffer.from(`${magic}\x01`, "latin1"), Buffer.of(id.length), Buffer.from(id, "latin1")]);
+}
+
+/**
+ * The service's ciphertext inside `wrapped`, after checking the header. Another root key id (both
+ * safe to print) gets its own message; anything else malformed is the opaque `KeyUnwrapFailed`.
+ */
+export function wrappedBody(header: Buffer, id: string, wrapped: Buffer): Buffer {
+  const magic = header.subarray(0, 4);
+  if (
+    wrapped.length > 5 &&
+    wrapped.subarray(0, 4).equals(magic) &&
+    !wrapped.subarray(0, header.length).equals(header)
+  ) {
+    const idLength = wrapped[4] as number;
+    const other = wrapped.subarray(5, 5 + idLength).toString("latin1");
+    if (ROOT_KEY_ID_RE.test(other) && other !== id && wrapped.length > 5 + idLength) {
+      throw new KeyUnwrapFailed(
+        id,
+        `the data key is wrapped by root key ${JSON.stringify(other)}, not ${JSON.stringify(id)}`,
+      );
+    }
+  }
+  if (wrapped.length <= header.length || !wrapped.subarray(0, header.length).equals(header))
+    throw new KeyUnwrapFailed(id);
+  return wrapped.subarray(header.length);
+}
+
+/**
+ * What kind of failure a foreign error is, for a message: a short plain code or name (the error's
+ * own, its cause's for `fetch`), never its message.
+ */
+export function failureKind(error: unknown): string {
+  const e = error as { code?: unknown; name?: unknown; cause?: { code?: unknown } } | null;
+  for (const candidate of [e?.code, e?.cause?.code, e?.name]) {
+    if (typeof candidate === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(candidate) && candidate !== "Error")
+      return candidate;
+    if (typeof candidate === "number" && Number.isInteger(candidate)) return `code ${candidate}`;
+  }
+  return "error";
+}
+
+export function unavailable(id: string, kind: string): RootKeyUnavailable {
+  return new RootKeyUnavailable(id, `root key ${JSON.stringify(id)} is unavailable (${kind})`);
+}
