@@ -2,7 +2,8 @@ import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateKeyString } from "fieldcrypt/keyring";
+import { createKeyring, generateKeyString } from "fieldcrypt/keyring";
+import { encryptedTable } from "fieldcrypt/table";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, type CliResult, checkCase, errorLines, runCli } from "./run-cli.js";
@@ -48,7 +49,7 @@ describe("fieldcrypt jobs: command line and configuration errors (no database ne
       exit: 2,
       stderr: errorLines(
         "no jobs subcommand given",
-        "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+        "the subcommands are run, resume, retry, errors, runs; run `fieldcrypt jobs --help`",
       ),
     },
     {
@@ -57,7 +58,7 @@ describe("fieldcrypt jobs: command line and configuration errors (no database ne
       exit: 2,
       stderr: errorLines(
         "unknown jobs subcommand start",
-        "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+        "the subcommands are run, resume, retry, errors, runs; run `fieldcrypt jobs --help`",
       ),
     },
     {
@@ -262,6 +263,67 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt jobs on a PostgreSQL serve
     expect(JSON.parse(json.stdout)).toEqual([
       { table: "notes", rowKey: ["7"], column: "body", code: expect.stringMatching(/^ERR_/), time: expect.any(String) },
     ]);
+  });
+
+  it("`jobs retry` processes only the failed rows; `jobs runs` shows every run", async () => {
+    // Row 7 is corrupt (previous test); row 8 is sealed under v3, a key this run does not have.
+    const KEY3 = generateKeyString();
+    const ring = createKeyring([{ id: "v3", secret: KEY3, primary: true }]);
+    const notes = encryptedTable(ring, {
+      table: "notes",
+      primaryKey: ["id"],
+      scope: { column: "tenant" },
+      columns: { body: {} },
+    });
+    const sealed = notes.encryptRow({ id: 8, tenant: "t2", body: "private note 8" });
+    await admin.query(`UPDATE ${schema}.notes SET body = 'fc1.' || repeat('A', 80) WHERE id = 7`);
+    await admin.query(`UPDATE ${schema}.notes SET body = $1 WHERE id = 8`, [sealed.body]);
+    const rotate = await runCli(["jobs", "run", "--kind", "rotate", "--config", CONFIG, "--table", "notes"], {
+      env: { ...env, ...ENV12 },
+    });
+    expectNoSecrets(rotate);
+    expect(rotate.exit).toBe(1);
+    const id = jobIdOf(rotate);
+    expect(rotate.stdout).toMatch(/rotate notes: done, 30 rows read, \d+ changed, 0 skipped, 2 failed; job /);
+
+    const ENV123 = { FIELDCRYPT_KEYS: `v1=${KEY1},v2=${KEY2},v3=${KEY3}`, FIELDCRYPT_PRIMARY_KEY: "v2" };
+    const dry = await runCli(["jobs", "retry", id, "--config", CONFIG, "--dry-run"], { env: { ...env, ...ENV123 } });
+    expect(dry.stdout).toMatch(/retry of rotate notes: done \(dry run\), 32 rows read, \d+ would change/);
+    const retry = await runCli(["jobs", "retry", id, "--config", CONFIG, "--actor", "ops-test"], {
+      env: { ...env, ...ENV123 },
+    });
+    expectNoSecrets(retry);
+    expect(retry.stdout).not.toContain(KEY3);
+    expect(retry.exit).toBe(1); // row 7 is still corrupt
+    expect(retry.stdout.trimEnd().split("\n").at(-1)).toMatch(
+      /^retry of rotate notes: done, 32 rows read, \d+ changed, 0 skipped, 1 failed; job /,
+    );
+    const { rows } = await admin.query<{ body: string }>(`SELECT body FROM ${schema}.notes WHERE id = 8`);
+    expect(rows[0]?.body).not.toBe(sealed.body);
+    const v2 = encryptedTable(createKeyring([{ id: "v2", secret: KEY2, primary: true }]), {
+      table: "notes",
+      primaryKey: ["id"],
+      scope: { column: "tenant" },
+      columns: { body: {} },
+    });
+    expect(v2.decryptRow({ id: 8, tenant: "t2", body: rows[0]?.body }).body).toBe("private note 8");
+    const errors = await runCli(["jobs", "errors", id, "--json"], { env });
+    expect((JSON.parse(errors.stdout) as { rowKey: string[] }[]).map((e) => e.rowKey)).toEqual([["7"]]);
+
+    const runs = await runCli(["jobs", "runs", id, "--json"], { env });
+    expect(runs.exit).toBe(0);
+    const events = JSON.parse(runs.stdout) as { event: string; actor: string; status: string | null }[];
+    expect(events.map((e) => [e.event, e.status])).toEqual([
+      ["start", null],
+      ["end", "done"],
+      ["start", null],
+      ["end", "done"],
+    ]);
+    expect(events[2]?.actor).toBe("ops-test");
+    const text = await runCli(["jobs", "runs", "--limit", "2"], { env });
+    expect(text.stdout).toMatch(/^TIME +EVENT +JOB +KIND +TABLE +ACTOR +HOST\/PID +STATUS +PROCESSED +FAILED\n/);
+    expect(text.stdout.trimEnd().split("\n")).toHaveLength(3);
+    expectNoSecrets(text);
   });
 
   it("an unknown job id is an operation error", async () => {

@@ -1,4 +1,12 @@
-import { ensureJobTables, getJob, type JobKind, type JobResult, listJobErrors, runJob } from "fieldcrypt/jobs";
+import {
+  ensureJobTables,
+  getJob,
+  type JobKind,
+  type JobResult,
+  listJobErrors,
+  listJobRuns,
+  runJob,
+} from "fieldcrypt/jobs";
 import type { Keyring } from "fieldcrypt/keyring";
 import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
 import type pg from "pg";
@@ -23,6 +31,9 @@ const COMMON = {
   "database-url": { type: "string" },
 } as const;
 
+/** Who runs the job, for the record of runs: a name of the operator's choosing, safe to print. */
+const ACTOR = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
+
 const RUN_FLAGS = {
   ...COMMON,
   kind: { type: "string" },
@@ -34,6 +45,7 @@ const RUN_FLAGS = {
   "max-rows-per-second": { type: "string" },
   scope: { type: "string" },
   "keys-file": { type: "string" },
+  actor: { type: "string" },
 } as const;
 
 const RESUME_FLAGS = {
@@ -43,13 +55,18 @@ const RESUME_FLAGS = {
   "max-rows-per-second": { type: "string" },
   scope: { type: "string" },
   "keys-file": { type: "string" },
+  actor: { type: "string" },
+  "dry-run": { type: "boolean" },
 } as const;
 
 const ERRORS_FLAGS = { ...COMMON, json: { type: "boolean" } } as const;
+const RUNS_FLAGS = { ...COMMON, json: { type: "boolean" }, limit: { type: "string" } } as const;
 
 const HELP = `Usage: fieldcrypt jobs run --kind KIND [options]
        fieldcrypt jobs resume ID [options]
+       fieldcrypt jobs retry ID [options]
        fieldcrypt jobs errors ID [--json]
+       fieldcrypt jobs runs [ID] [--limit N] [--json]
 
 Runs a job over the configured encrypted tables, batch by batch (fieldcrypt/jobs runJob): each
 batch is one transaction, its progress is checkpointed in fieldcrypt_jobs, and a cell that fails
@@ -57,7 +74,11 @@ is recorded in fieldcrypt_job_errors (row key, column, code; never data) while t
 
   run      start a job over every configured table (or --table T), one job per table
   resume   continue a stopped or interrupted job where its last batch ended
+  retry    process again only the rows a job recorded as failed (e.g. after loading a missing
+           key); rows that succeed leave fieldcrypt_job_errors, rows that fail again stay
   errors   list the cells a job could not process
+  runs     the append-only record of job runs (fieldcrypt_job_runs): who ran what, where, when,
+           with which key ids, and the counts at the end; a run with a start and no end was killed
 
 Options of run:
   --kind KIND                  encrypt (plaintext → cells), rotate (cells → the primary key),
@@ -70,10 +91,11 @@ Options of run:
   --dry-run                    read and transform everything, write nothing
   --scope S                    the scope of every row, for a table whose scope comes from the
                                app's context ({ current }) rather than a column
-Options of run and resume:
+Options of run, resume and retry (retry also takes --dry-run):
   --config FILE                the config module (default: ./fieldcrypt.config.mjs)
   --database-url URL           the database (default: DATABASE_URL)
   --keys-file FILE             the keys (default: FIELDCRYPT_KEYS, FIELDCRYPT_PRIMARY_KEY)
+  --actor NAME                 who runs the job, for the record of runs (default: the OS user)
   -h, --help                   show this help
 
 Progress goes to stdout: a bar on a terminal, one JSON object per batch otherwise
@@ -91,18 +113,20 @@ export const jobs: Command = {
     if (sub === undefined)
       throw usageError(
         "no jobs subcommand given",
-        "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+        "the subcommands are run, resume, retry, errors, runs; run `fieldcrypt jobs --help`",
       );
     if (sub === "--help" || sub === "-h" || sub === "help") {
       io.out(HELP);
       return EXIT_OK;
     }
     if (sub === "run") return runCommand(rest, io);
-    if (sub === "resume") return resumeCommand(rest, io);
+    if (sub === "resume") return resumeCommand(rest, io, false);
+    if (sub === "retry") return resumeCommand(rest, io, true);
     if (sub === "errors") return errorsCommand(rest, io);
+    if (sub === "runs") return runsCommand(rest, io);
     throw usageError(
       `unknown jobs subcommand${/^[a-z-]{1,20}$/.test(sub) ? ` ${sub}` : ""}`,
-      "the subcommands are run, resume, errors; run `fieldcrypt jobs --help`",
+      "the subcommands are run, resume, retry, errors, runs; run `fieldcrypt jobs --help`",
     );
   },
 };
@@ -129,6 +153,7 @@ interface Tuning {
   readonly batchSize: number | undefined;
   readonly maxRowsPerSecond: number | undefined;
   readonly scope: string | undefined;
+  readonly actor: string | undefined;
 }
 
 function tuning(flags: {
@@ -136,12 +161,17 @@ function tuning(flags: {
   "batch-size": string | undefined;
   "max-rows-per-second": string | undefined;
   scope: string | undefined;
+  actor: string | undefined;
 }): Tuning {
+  if (flags.actor !== undefined && !ACTOR.test(flags.actor)) {
+    throw usageError("--actor must be 1 to 200 printable ASCII characters", "for example: --actor ops@example.org");
+  }
   return {
     workers: positiveInt(flags.workers, "workers", 64) ?? 1,
     batchSize: positiveInt(flags["batch-size"], "batch-size", 100_000),
     maxRowsPerSecond: positiveNumber(flags["max-rows-per-second"], "max-rows-per-second"),
     scope: flags.scope,
+    actor: flags.actor,
   };
 }
 
@@ -198,7 +228,11 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
     for (const table of tables) {
       const own = columns?.filter((c) => Object.hasOwn(table.columns, c));
       if (own !== undefined && own.length === 0) continue;
-      const outcome = await runOne(pool, io, keyring, table, kind as JobKind, own, t, flags["dry-run"], undefined);
+      const outcome = await runOne(pool, io, keyring, table, kind as JobKind, own, t, {
+        dryRun: flags["dry-run"],
+        jobId: undefined,
+        retry: false,
+      });
       if (outcome === "interrupted") return EXIT_INTERRUPTED;
       if (outcome === "failed") failed = true;
     }
@@ -208,16 +242,19 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
   }
 }
 
-async function resumeCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
+async function resumeCommand(argv: readonly string[], io: Io, retry: boolean): Promise<ExitCode> {
+  const sub = retry ? "retry" : "resume";
   const { help, flags, positionals } = parseCommandArgs(argv, RESUME_FLAGS, {
-    command: "jobs resume",
+    command: `jobs ${sub}`,
     maxPositionals: 1,
   });
   if (help) {
     io.out(HELP);
     return EXIT_OK;
   }
-  const id = jobId(positionals[0], "resume");
+  const id = jobId(positionals[0], sub);
+  if (flags["dry-run"] && !retry)
+    throw usageError("--dry-run is not an option of resume", "run `fieldcrypt jobs --help`");
   const t = tuning(flags);
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config);
@@ -237,7 +274,11 @@ async function resumeCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     const { keyring } = await loadKeys(flags["keys-file"], io, {
       requirePrimary: job.kind === "encrypt" || job.kind === "rotate",
     });
-    const outcome = await runOne(pool, io, keyring, table, job.kind, job.columns, t, false, id);
+    const outcome = await runOne(pool, io, keyring, table, job.kind, job.columns, t, {
+      dryRun: flags["dry-run"],
+      jobId: id,
+      retry,
+    });
     return outcome === "interrupted" ? EXIT_INTERRUPTED : outcome === "failed" ? EXIT_FAILED : EXIT_OK;
   } finally {
     await pool.end();
@@ -279,17 +320,63 @@ async function errorsCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     }
     const header = ["TABLE", "ROW KEY", "COLUMN", "CODE", "TIME"];
     const rows = errors.map((e) => [e.table, e.rowKey.join(","), e.column, e.code, e.createdAt.toISOString()]);
-    const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-    const line = (cells: readonly string[]) =>
-      cells
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd();
-    io.out(`${[line(header), ...rows.map(line)].join("\n")}\n`);
+    io.out(`${table(header, rows)}\n`);
     return EXIT_OK;
   } finally {
     await pool.end();
   }
+}
+
+async function runsCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
+  const { help, flags, positionals } = parseCommandArgs(argv, RUNS_FLAGS, { command: "jobs runs", maxPositionals: 1 });
+  if (help) {
+    io.out(HELP);
+    return EXIT_OK;
+  }
+  const id = positionals[0] === undefined ? undefined : jobId(positionals[0], "runs");
+  const limit = positiveInt(flags.limit, "limit", 100_000) ?? 50;
+  const url = databaseUrl(flags["database-url"], io);
+  const pool = await openPool(url, 1);
+  try {
+    await ensureJobTables(pool);
+    const runs = await listJobRuns(pool, { jobId: id, limit });
+    if (flags.json) {
+      io.out(`${JSON.stringify(runs, null, 2)}\n`);
+      return EXIT_OK;
+    }
+    if (runs.length === 0) {
+      io.out(id === undefined ? "no job runs recorded\n" : `no runs recorded for job ${id}\n`);
+      return EXIT_OK;
+    }
+    const header = ["TIME", "EVENT", "JOB", "KIND", "TABLE", "ACTOR", "HOST/PID", "STATUS", "PROCESSED", "FAILED"];
+    const rows = runs.map((r) => [
+      r.at.toISOString(),
+      r.event,
+      r.jobId,
+      r.kind,
+      r.table,
+      r.actor,
+      `${r.host}/${r.pid}`,
+      r.status === null ? "" : r.errorCode === null ? r.status : `${r.status} (${r.errorCode})`,
+      r.counts === null ? "" : String(r.counts.processed),
+      r.counts === null ? "" : String(r.counts.failed),
+    ]);
+    io.out(`${table(header, rows)}\n`);
+    return EXIT_OK;
+  } finally {
+    await pool.end();
+  }
+}
+
+/** Columns padded to their widest cell, two spaces apart. */
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join("\n");
 }
 
 function jobId(value: string | undefined, sub: string): string {
@@ -313,11 +400,18 @@ async function runOne(
   kind: JobKind,
   columns: readonly string[] | undefined,
   t: Tuning,
-  dryRun: boolean,
-  resumeId: string | undefined,
+  run: { readonly dryRun: boolean; readonly jobId: string | undefined; readonly retry: boolean },
 ): Promise<Outcome> {
+  const { dryRun, jobId: resumeId, retry } = run;
   const table = encryptedTable(keyring, options);
-  const { rows } = await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteName(options.table)}`);
+  // The bar's total: the table's rows, or for a retry the rows with recorded errors.
+  const { rows } = retry
+    ? await pool.query<{ n: string }>(
+        "SELECT count(DISTINCT row_key) AS n FROM fieldcrypt_job_errors WHERE job_id = $1",
+        [resumeId],
+      )
+    : await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteName(options.table)}`);
+  let base: number | undefined;
   const progress = createProgress({
     stream: { write: (text) => io.out(text), isTTY: io.stdoutIsTTY },
     kind,
@@ -334,13 +428,19 @@ async function runOne(
       keyring,
       columns,
       jobId: resumeId,
+      retryErrors: retry,
+      actor: t.actor,
       batchSize: t.batchSize,
       dryRun,
       signal: controller.signal,
       maxRowsPerSecond: t.maxRowsPerSecond,
       scope: t.scope,
       workers: t.workers,
-      onProgress: (p) => progress.update({ processed: p.processed, rate: p.rowsPerSecond }),
+      onProgress: (p) => {
+        // A retry's bar counts the rows of this run (the job's totals include every earlier run).
+        base ??= retry ? p.processed - p.batch.processed : 0;
+        progress.update({ processed: p.processed - base, rate: p.rowsPerSecond });
+      },
     });
   } finally {
     process.off("SIGINT", onSigint);
@@ -348,7 +448,7 @@ async function runOne(
   }
   const id = result.jobId ?? "(dry run)";
   io.out(
-    `${kind} ${options.table}: ${result.status}${result.dryRun ? " (dry run)" : ""}, ${result.processed} rows read, ${result.changed} ${result.dryRun ? "would change" : "changed"}, ${result.skipped} skipped, ${result.failed} failed; job ${id}\n`,
+    `${retry ? "retry of " : ""}${kind} ${options.table}: ${result.status}${result.dryRun ? " (dry run)" : ""}, ${result.processed} rows read, ${result.changed} ${result.dryRun ? "would change" : "changed"}, ${result.skipped} skipped, ${result.failed} failed; job ${id}\n`,
   );
   if (result.status === "stopped") {
     io.err("fieldcrypt: interrupted at a batch boundary; nothing is half-written\n");
