@@ -1,0 +1,349 @@
+/**
+ * Fernet tokens (https://github.com/fernet/spec), as Python `cryptography` writes them, with a
+ * static key (or several, MultiFernet-style) or a key derived per user with PBKDF2.
+ * Exported from `fieldcrypt/legacy`.
+ *
+ * @module
+ */
+import {
+  createDecipheriv,
+  createHmac,
+  createSecretKey,
+  type KeyObject,
+  pbkdf2,
+  pbkdf2Sync,
+  timingSafeEqual,
+} from "node:crypto";
+import { DecryptionFailed, InvalidKey, InvalidOption } from "../errors/index.js";
+import { describeType } from "../internal/describe-type.js";
+import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
+import {
+  asBytes,
+  asText,
+  checkOutput,
+  decodeBase64,
+  optionBytes,
+  RedactedFormat,
+  rowValueBytes,
+  toOutput,
+} from "./shared.js";
+
+const VERSION = 0x80;
+const HEADER_BYTES = 1 + 8 + 16; // version ‖ timestamp ‖ IV
+const HMAC_BYTES = 32;
+const BLOCK = 16;
+const MIN_TOKEN_BYTES = HEADER_BYTES + BLOCK + HMAC_BYTES;
+// Python cryptography's _MAX_CLOCK_SKEW, applied (like there) only when a TTL is enforced.
+const MAX_CLOCK_SKEW_SECONDS = 60;
+const FERNET_KEY_TEXT = /^[A-Za-z0-9_-]{43}=?$/;
+
+/** A Fernet key: the url-safe base64 text `Fernet.generate_key()` prints (44 characters), or its 32 raw bytes. */
+export type FernetKeyInput = string | Uint8Array;
+
+/**
+ * PBKDF2 key derivation as the apps do it:
+ * `base64.urlsafe_b64encode(PBKDF2HMAC(hash, 32, salt, iterations).derive(master_key.encode()))`.
+ * The salt is either `static ‖ str(row[append]).encode()` (or just `static` without `append`),
+ * or the bytes of a per-row salt column.
+ */
+export interface FernetDerivation {
+  /** The master key (a string is UTF-8 encoded, like Python's `.encode()`). */
+  readonly masterKey: string | Uint8Array;
+  readonly salt:
+    | { readonly static: Uint8Array | string; readonly append?: string }
+    | { readonly column: string; readonly encoding?: "bytes" | "hex" | "base64" };
+  /** PBKDF2 iterations of the original recipe (e.g. 100000). */
+  readonly iterations: number;
+  /** HMAC hash of PBKDF2: `"sha256"` (default) or `"sha1"` (PyCryptodome's default). */
+  readonly hash?: "sha256" | "sha1";
+  /** Fernet keys are 32 bytes; only 32 is accepted. */
+  readonly keyLength?: 32;
+}
+
+/** Options of {@link fernetFormat}: exactly one of `key` or `derive`, plus the reading options. */
+export type FernetFormatOptions = (
+  | { readonly key: FernetKeyInput | readonly FernetKeyInput[]; readonly derive?: undefined }
+  | { readonly derive: FernetDerivation; readonly key?: undefined }
+) & {
+  /**
+   * Enforce the token TTL (seconds since the token's timestamp), like `Fernet.decrypt(token, ttl)`,
+   * including the 60 s clock-skew check. Default: not enforced — data at rest is old by nature.
+   */
+  readonly ttlSeconds?: number;
+  /** Clock for the TTL check, in milliseconds since the epoch (or a Date). Default `Date.now`. */
+  readonly now?: () => number | Date;
+  /** The app base64-encoded the token once more before storing it (either alphabet). */
+  readonly doubleBase64?: boolean;
+  /** What `decrypt` returns: `"string"` (UTF-8, default), `"bytes"` or `"json"`. */
+  readonly output?: LegacyOutput;
+  /** Derived keys kept in memory (least recently used are dropped). Default 10,000. */
+  readonly cacheSize?: number;
+};
+
+/** Counters of a Fernet decoder, for tests and benchmarks. */
+export interface FernetStats {
+  /** PBKDF2 derivations run so far (sync and async). */
+  readonly derivations: number;
+  /** Derived keys currently cached. */
+  readonly cached: number;
+}
+
+interface FernetKey {
+  readonly signing: KeyObject;
+  readonly encryption: KeyObject;
+}
+
+function splitKey(bytes: Buffer): FernetKey {
+  const key = {
+    signing: createSecretKey(Buffer.from(bytes.subarray(0, 16))),
+    encryption: createSecretKey(Buffer.from(bytes.subarray(16, 32))),
+  };
+  bytes.fill(0);
+  return key;
+}
+
+function parseFernetKey(value: unknown, index: number): FernetKey {
+  const name = `Fernet key #${index + 1}`;
+  if (typeof value === "string") {
+    if (!FERNET_KEY_TEXT.test(value)) {
+      throw new InvalidKey(
+        `${name} must be 32 bytes in url-safe base64 (44 characters, as Fernet.generate_key() prints)`,
+      );
+    }
+    return splitKey(Buffer.from(value, "base64url"));
+  }
+  const bytes = asBytes(value);
+  if (bytes === null) throw new InvalidKey(`${name} must be a string or a Uint8Array (got ${describeType(value)})`);
+  if (bytes.length !== 32) throw new InvalidKey(`${name} must be 32 bytes (got ${bytes.length} bytes)`);
+  return splitKey(Buffer.from(bytes));
+}
+
+function positiveInteger(value: unknown, name: string): number {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOption(`${name} must be a positive integer`);
+  }
+  return value;
+}
+
+class FernetFormat extends RedactedFormat implements LegacyFormat {
+  readonly name = "fernet";
+  readonly rowColumns: readonly string[];
+  readonly #keys: readonly FernetKey[] | undefined;
+  readonly #output: LegacyOutput;
+  readonly #ttl: number | undefined;
+  readonly #now: () => number | Date;
+  readonly #double: boolean;
+  // Derivation
+  readonly #master: Buffer | undefined;
+  readonly #salt: ((row: LegacyRow | undefined) => Buffer) | undefined;
+  readonly #iterations: number;
+  readonly #hash: "sha256" | "sha1";
+  readonly #cacheSize: number;
+  readonly #cache = new Map<string, FernetKey>();
+  readonly #pending = new Map<string, Promise<void>>();
+  #derivations = 0;
+
+  constructor(options: FernetFormatOptions) {
+    super();
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidOption(`fernetFormat options must be an object (got ${describeType(options)})`);
+    }
+    this.#output = checkOutput(options.output);
+    if (options.ttlSeconds !== undefined) this.#ttl = positiveInteger(options.ttlSeconds, "ttlSeconds");
+    this.#now = options.now ?? Date.now;
+    this.#double = options.doubleBase64 === true;
+    this.#cacheSize = options.cacheSize === undefined ? 10_000 : positiveInteger(options.cacheSize, "cacheSize");
+    if ((options.key === undefined) === (options.derive === undefined)) {
+      throw new InvalidOption("fernetFormat needs exactly one of key or derive");
+    }
+    if (options.key !== undefined) {
+      const list: readonly unknown[] = Array.isArray(options.key) ? options.key : [options.key];
+      if (list.length === 0) throw new InvalidOption("key must name at least one Fernet key");
+      this.#keys = Object.freeze(list.map(parseFernetKey));
+      this.rowColumns = Object.freeze([]);
+      this.#iterations = 0;
+      this.#hash = "sha256";
+    } else {
+      const derive = options.derive as FernetDerivation;
+      this.#master = optionBytes(derive.masterKey, "derive.masterKey");
+      this.#iterations = positiveInteger(derive.iterations, "derive.iterations");
+      const hash = derive.hash ?? "sha256";
+      if (hash !== "sha256" && hash !== "sha1") throw new InvalidOption('derive.hash must be "sha256" or "sha1"');
+      this.#hash = hash;
+      if (derive.keyLength !== undefined && derive.keyLength !== 32) {
+        throw new InvalidOption("derive.keyLength must be 32 (a Fernet key is 32 bytes)");
+      }
+      const salt = derive.salt as Record<string, unknown> | undefined;
+      if (typeof salt !== "object" || salt === null) throw new InvalidOption("derive.salt must be an object");
+      if ("static" in salt) {
+        const fixed = optionBytes(salt.static, "derive.salt.static");
+        const append = salt.append;
+        if (append === undefined) {
+          this.#salt = () => fixed;
+          this.rowColumns = Object.freeze([]);
+        } else {
+          if (typeof append !== "string" || append === "")
+            throw new InvalidOption("derive.salt.append must be a column name");
+          this.#salt = (row) => Buffer.concat([fixed, rowValueBytes(row, append, "fernet")]);
+          this.rowColumns = Object.freeze([append]);
+        }
+      } else if ("column" in salt) {
+        const column = salt.column;
+        if (typeof column !== "string" || column === "")
+          throw new InvalidOption("derive.salt.column must be a column name");
+        const encoding = salt.encoding ?? "bytes";
+        if (encoding !== "bytes" && encoding !== "hex" && encoding !== "base64") {
+          throw new InvalidOption('derive.salt.encoding must be "bytes", "hex" or "base64"');
+        }
+        this.#salt = (row) => {
+          const value = rowValueBytes(row, column, "fernet");
+          if (encoding === "bytes") return value;
+          return Buffer.from(value.toString("latin1"), encoding);
+        };
+        this.rowColumns = Object.freeze([column]);
+      } else {
+        throw new InvalidOption("derive.salt must be { static, append? } or { column }");
+      }
+    }
+    Object.freeze(this);
+  }
+
+  /** PBKDF2 derivations run so far and keys cached. */
+  stats(): FernetStats {
+    return { derivations: this.#derivations, cached: this.#cache.size };
+  }
+
+  matches(stored: unknown): boolean {
+    return this.#token(stored) !== null;
+  }
+
+  async prepare(rows: readonly LegacyRow[]): Promise<void> {
+    const salt = this.#salt;
+    if (salt === undefined) return;
+    const missing = new Map<string, Buffer>();
+    for (const row of rows) {
+      let bytes: Buffer;
+      try {
+        bytes = salt(row);
+      } catch {
+        continue; // that row fails in decrypt, with its own error
+      }
+      const id = bytes.toString("latin1");
+      if (!this.#cache.has(id) && !missing.has(id)) missing.set(id, bytes);
+    }
+    await Promise.all([...missing].map(([id, bytes]) => this.#deriveAsync(id, bytes)));
+  }
+
+  #deriveAsync(id: string, salt: Buffer): Promise<void> {
+    const pending = this.#pending.get(id);
+    if (pending !== undefined) return pending;
+    const promise = new Promise<void>((resolve, reject) => {
+      pbkdf2(this.#master as Buffer, salt, this.#iterations, 32, this.#hash, (error, derived) => {
+        this.#pending.delete(id);
+        if (error !== null) return reject(error);
+        this.#derivations++;
+        this.#remember(id, splitKey(derived));
+        resolve();
+      });
+    });
+    this.#pending.set(id, promise);
+    return promise;
+  }
+
+  #remember(id: string, key: FernetKey): void {
+    this.#cache.delete(id);
+    this.#cache.set(id, key);
+    if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
+  }
+
+  #keysFor(row: LegacyRow | undefined): readonly FernetKey[] {
+    if (this.#keys !== undefined) return this.#keys;
+    const salt = (this.#salt as (row: LegacyRow | undefined) => Buffer)(row);
+    const id = salt.toString("latin1");
+    let key = this.#cache.get(id);
+    if (key !== undefined) {
+      // Most recently used last, so eviction drops the oldest.
+      this.#cache.delete(id);
+      this.#cache.set(id, key);
+    } else {
+      key = splitKey(pbkdf2Sync(this.#master as Buffer, salt, this.#iterations, 32, this.#hash));
+      this.#derivations++;
+      this.#remember(id, key);
+    }
+    return [key];
+  }
+
+  /** The decoded token when the value is structurally a Fernet token, else null. */
+  #token(stored: unknown): Buffer | null {
+    let text = asText(stored);
+    if (text === null) return null;
+    if (this.#double) {
+      const outer = decodeBase64(text, "any");
+      if (outer === null) return null;
+      text = outer.toString("latin1");
+    }
+    const token = decodeBase64(text, "url");
+    if (token === null || token.length < MIN_TOKEN_BYTES || token[0] !== VERSION) return null;
+    if ((token.length - HEADER_BYTES - HMAC_BYTES) % BLOCK !== 0) return null;
+    return token;
+  }
+
+  decrypt(stored: unknown, row?: LegacyRow): unknown {
+    if (stored === null) return null;
+    const token = this.#token(stored);
+    if (token === null) throw new DecryptionFailed();
+    const keys = this.#keysFor(row);
+    const signed = token.subarray(0, token.length - HMAC_BYTES);
+    const mac = token.subarray(token.length - HMAC_BYTES);
+    // The MAC is checked first, in constant time: nothing about the padding is learned without it.
+    let key: FernetKey | undefined;
+    for (const candidate of keys) {
+      if (timingSafeEqual(createHmac("sha256", candidate.signing).update(signed).digest(), mac)) {
+        key = candidate;
+        break;
+      }
+    }
+    if (key === undefined) throw new DecryptionFailed();
+    if (this.#ttl !== undefined) {
+      const now = this.#now();
+      const seconds = Math.floor((typeof now === "number" ? now : now.getTime()) / 1000);
+      const timestamp = Number(token.readBigUInt64BE(1));
+      if (timestamp + this.#ttl < seconds || seconds + MAX_CLOCK_SKEW_SECONDS < timestamp) {
+        throw new DecryptionFailed();
+      }
+    }
+    const decipher = createDecipheriv("aes-128-cbc", key.encryption, token.subarray(9, HEADER_BYTES));
+    const head = decipher.update(token.subarray(HEADER_BYTES, token.length - HMAC_BYTES));
+    let plain: Buffer;
+    try {
+      plain = Buffer.concat([head, decipher.final()]);
+    } catch {
+      head.fill(0);
+      throw new DecryptionFailed();
+    }
+    head.fill(0);
+    return toOutput(plain, this.#output, "fernet");
+  }
+}
+
+/**
+ * A decoder for Fernet tokens (Python `cryptography.fernet`): `0x80 ‖ timestamp ‖ IV ‖
+ * AES-128-CBC ciphertext ‖ HMAC-SHA256`, url-safe base64. The HMAC is verified in constant time
+ * before anything is decrypted. Keys: `{ key }` (one Fernet key, or several tried in order like
+ * MultiFernet) or `{ derive }` (PBKDF2 per user, derived once per salt and cached; `prepare`
+ * derives a batch's keys on the threadpool, `decrypt` derives synchronously if it was not called).
+ * The TTL is not enforced unless `ttlSeconds` is set. Exported from `fieldcrypt/legacy`.
+ *
+ * @example
+ * ```ts
+ * import { fernetFormat } from "fieldcrypt/legacy";
+ * const notes = fernetFormat({
+ *   derive: { masterKey: process.env.MASTER_KEY!, salt: { static: "journal-salt", append: "user_id" }, iterations: 100_000 },
+ * });
+ * await notes.prepare(rows);
+ * const text = notes.decrypt(rows[0].body, rows[0]);
+ * ```
+ */
+export function fernetFormat(options: FernetFormatOptions): LegacyFormat & { stats(): FernetStats } {
+  return new FernetFormat(options);
+}

@@ -1,0 +1,52 @@
+/**
+ * The shape every legacy decoder has. Exported from `fieldcrypt/legacy`.
+ *
+ * @module
+ */
+
+/** A database row as the import job (or a transition-mode read) hands it to a decoder. */
+export type LegacyRow = Readonly<Record<string, unknown>>;
+
+/**
+ * A legacy cell format that an import job (and transition-mode reads) can open: Fernet tokens,
+ * raw AES-GCM cells, versioned JSON envelopes, @47ng/cloak strings. Made by
+ * {@link fernetFormat}, {@link aesGcmFormat}, {@link versionedJsonFormat}, {@link cloakFormat}.
+ * Exported from `fieldcrypt/legacy`.
+ *
+ * Failures to open a cell raise the one opaque `ERR_DECRYPTION_FAILED` (bad MAC or tag, wrong key,
+ * bad padding, corrupt base64, bad version byte, expired TTL when enforced). A row that lacks a
+ * column named in {@link LegacyFormat.rowColumns} raises `ERR_INVALID_CONTEXT`; a key version or
+ * fingerprint that is not configured raises `ERR_KEY_NOT_FOUND` naming it.
+ *
+ * @example
+ * ```ts
+ * import { fernetFormat } from "fieldcrypt/legacy";
+ * const fernet = fernetFormat({ key: process.env.FERNET_KEY! });
+ * if (fernet.matches(row.note)) plaintext = fernet.decrypt(row.note, row);
+ * ```
+ */
+export interface LegacyFormat {
+  /** `"fernet"`, `"aes-gcm"`, `"versioned-json"` or `"cloak"`. Safe to print. */
+  readonly name: string;
+  /** Other columns of the row the format needs (e.g. `["user_id"]` or `["salt"]`); `[]` when none. */
+  readonly rowColumns: readonly string[];
+  /**
+   * Cheap structural check: could this stored value (string or Uint8Array, from `text` or `bytea`)
+   * be this format? It never decrypts. A format without a marker (raw AES-GCM) matches any value
+   * long enough, so test fieldcrypt cells first.
+   */
+  matches(stored: unknown): boolean;
+  /**
+   * Optional: derives and caches the keys a batch of rows needs, up front and off the main thread
+   * (PBKDF2 on the libuv threadpool). Never throws for one bad row: that row fails in `decrypt`.
+   */
+  prepare?(rows: readonly LegacyRow[]): Promise<void>;
+  /**
+   * The plaintext of one legacy cell as the column's value: a string by default, or bytes / parsed
+   * JSON per the format's `output` option. Synchronous.
+   */
+  decrypt(stored: unknown, row?: LegacyRow): unknown;
+}
+
+/** What a decoder returns: `"string"` (UTF-8, the default), `"bytes"` (Uint8Array) or `"json"` (parsed). */
+export type LegacyOutput = "string" | "bytes" | "json";

@@ -1,0 +1,27 @@
+/**
+ * Decoders for the encrypted formats existing apps already store, so an import job (and
+ * transition-mode reads) can bring that data into fieldcrypt cells: Fernet tokens (static or
+ * PBKDF2-derived per-user keys), raw AES-GCM cells, versioned JSON envelopes and @47ng/cloak /
+ * prisma-field-encryption strings. Exported from `fieldcrypt/legacy`.
+ *
+ * @example
+ * ```ts
+ * import { fernetFormat } from "fieldcrypt/legacy";
+ * const fernet = fernetFormat({ key: process.env.FERNET_KEY! });
+ * const note = fernet.decrypt(row.note);
+ * ```
+ *
+ * @module
+ */
+export { type AesGcmFormatOptions, type AesKeyInput, aesGcmFormat } from "./aes-gcm.js";
+export { type CloakFormatOptions, cloakFormat } from "./cloak.js";
+export {
+  type FernetDerivation,
+  type FernetFormatOptions,
+  type FernetKeyInput,
+  type FernetStats,
+  fernetFormat,
+} from "./fernet.js";
+export type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
+export type { GcmLayout, LegacyAad } from "./gcm.js";
+export { type VersionedJsonFormatOptions, versionedJsonFormat } from "./versioned-json.js";

@@ -1,0 +1,125 @@
+/**
+ * Versioned JSON envelopes `{ "version": "v1", "ciphertext": "<base64>" }` with a key registry by
+ * version. Exported from `fieldcrypt/legacy`.
+ *
+ * @module
+ */
+import type { KeyObject } from "node:crypto";
+import { DecryptionFailed, InvalidOption, KeyNotFound } from "../errors/index.js";
+import { describeType } from "../internal/describe-type.js";
+import { AES_KEY_LENGTHS, type AesKeyInput } from "./aes-gcm.js";
+import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
+import { aadResolver, checkLayout, type GcmLayout, type LegacyAad, NONCE_BYTES, openGcm, TAG_BYTES } from "./gcm.js";
+import { aesKey, asBytes, checkOutput, decodeBase64, RedactedFormat, toOutput } from "./shared.js";
+
+// A version is echoed in ERR_KEY_NOT_FOUND only when it looks like an id; anything else is opaque.
+const VERSION_ID = /^[A-Za-z0-9._-]{1,32}$/;
+
+/** Options of {@link versionedJsonFormat}. */
+export interface VersionedJsonFormatOptions {
+  /** Key registry by version: `{ v1: key, v2: key }` (32-byte keys, raw or base64). */
+  readonly keys: Readonly<Record<string, AesKeyInput>>;
+  /** Property names of the envelope. Default `{ version: "version", ciphertext: "ciphertext" }`. */
+  readonly fields?: { readonly version?: string; readonly ciphertext?: string };
+  /** Layout of the decoded ciphertext. Default `"nonce-ct-tag"` (AES-256-GCM nonce ‖ ct ‖ tag). */
+  readonly layout?: GcmLayout;
+  /** Associated data the app passed to AES-GCM, if any. */
+  readonly aad?: LegacyAad;
+  /** Columns an `aad` function reads (required with one). */
+  readonly rowColumns?: readonly string[];
+  /** What `decrypt` returns: `"string"` (UTF-8, default), `"bytes"` or `"json"`. */
+  readonly output?: LegacyOutput;
+}
+
+class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
+  readonly name = "versioned-json";
+  readonly rowColumns: readonly string[];
+  readonly #keys = new Map<string, KeyObject>();
+  readonly #versionField: string;
+  readonly #ciphertextField: string;
+  readonly #aad: (row: LegacyRow | undefined) => Buffer | undefined;
+  readonly #layout: GcmLayout;
+  readonly #output: LegacyOutput;
+
+  constructor(options: VersionedJsonFormatOptions) {
+    super();
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidOption(`versionedJsonFormat options must be an object (got ${describeType(options)})`);
+    }
+    const keys = options.keys;
+    if (typeof keys !== "object" || keys === null || Object.keys(keys).length === 0) {
+      throw new InvalidOption("keys must be a registry by version, e.g. { v1: key }");
+    }
+    for (const [version, key] of Object.entries(keys)) {
+      if (!VERSION_ID.test(version))
+        throw new InvalidOption("key versions must be 1-32 characters of A-Z a-z 0-9 . _ -");
+      this.#keys.set(version, aesKey(key, `key ${JSON.stringify(version)}`, AES_KEY_LENGTHS));
+    }
+    this.#versionField = options.fields?.version ?? "version";
+    this.#ciphertextField = options.fields?.ciphertext ?? "ciphertext";
+    const aad = aadResolver(options.aad, options.rowColumns, this.name);
+    this.#aad = aad.aad;
+    this.rowColumns = aad.rowColumns;
+    this.#layout = checkLayout(options.layout);
+    this.#output = checkOutput(options.output);
+    Object.freeze(this);
+  }
+
+  /** The envelope's version and ciphertext text, from JSON text, JSON bytes or a parsed jsonb value. */
+  #envelope(stored: unknown): { version: string; ciphertext: string } | null {
+    let value: unknown = stored;
+    const text = typeof stored === "string" ? stored : asBytes(stored)?.toString("utf8");
+    if (text !== undefined) {
+      const trimmed = text.trimStart();
+      if (!trimmed.startsWith("{")) return null;
+      try {
+        value = JSON.parse(trimmed);
+      } catch {
+        return null;
+      }
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return null;
+    const version = (value as Record<string, unknown>)[this.#versionField];
+    const ciphertext = (value as Record<string, unknown>)[this.#ciphertextField];
+    if (typeof version !== "string" || typeof ciphertext !== "string") return null;
+    return { version, ciphertext };
+  }
+
+  matches(stored: unknown): boolean {
+    return this.#envelope(stored) !== null;
+  }
+
+  decrypt(stored: unknown, row?: LegacyRow): unknown {
+    if (stored === null) return null;
+    const envelope = this.#envelope(stored);
+    if (envelope === null) throw new DecryptionFailed();
+    const key = this.#keys.get(envelope.version);
+    if (key === undefined) {
+      if (VERSION_ID.test(envelope.version)) throw new KeyNotFound(envelope.version);
+      throw new DecryptionFailed();
+    }
+    const sealed = decodeBase64(envelope.ciphertext, "any");
+    if (sealed === null || sealed.length < NONCE_BYTES + TAG_BYTES) throw new DecryptionFailed();
+    const plain = openGcm([key], sealed, this.#layout, this.#aad(row));
+    if (plain === null) throw new DecryptionFailed();
+    return toOutput(plain, this.#output, this.name);
+  }
+}
+
+/**
+ * A decoder for versioned JSON envelopes, `{ "version": "v1", "ciphertext": "<base64>" }`, whose
+ * ciphertext is AES-256-GCM `nonce(12) ‖ ciphertext ‖ tag(16)` (or `nonce ‖ tag ‖ ct` with
+ * `layout`) under the key registered for its version. Reads JSON text, JSON bytes or an already
+ * parsed `jsonb` value. A version not in `keys` raises `ERR_KEY_NOT_FOUND` naming it.
+ * Exported from `fieldcrypt/legacy`.
+ *
+ * @example
+ * ```ts
+ * import { versionedJsonFormat } from "fieldcrypt/legacy";
+ * const prompts = versionedJsonFormat({ keys: { v1: process.env.KEY_V1!, v2: process.env.KEY_V2! } });
+ * const prompt = prompts.decrypt(row.prompt);
+ * ```
+ */
+export function versionedJsonFormat(options: VersionedJsonFormatOptions): LegacyFormat {
+  return new VersionedJsonFormat(options);
+}
