@@ -90,7 +90,7 @@ const cases: CliCase[] = [
     args: ["--help"],
     exit: 0,
     stdout:
-      /^Usage: fieldcrypt <command>[\s\S]*\n {2}demo {5}[\s\S]*\n {2}keygen {3}[\s\S]*\n {2}encrypt {2}[\s\S]*\n {2}decrypt {2}[\s\S]*\n {2}inspect {2}[\s\S]*Exit codes:\n {2}0 {2}success\n {2}1 {2}operation failed[^\n]*\n {2}2 {2}usage error[^\n]*\n {2}3 {2}configuration error/,
+      /^Usage: fieldcrypt <command>[\s\S]*\n {2}demo {5}[\s\S]*\n {2}keygen {3}[\s\S]*\n {2}encrypt {2}[\s\S]*\n {2}decrypt {2}[\s\S]*\n {2}inspect {2}[\s\S]*\n {2}keys {5}[\s\S]*\n {2}audit {4}[\s\S]*Exit codes:\n {2}0 {2}success\n {2}1 {2}operation failed[^\n]*\n {2}2 {2}usage error[^\n]*\n {2}3 {2}configuration error/,
   },
   { name: "-h", args: ["-h"], exit: 0, stdout: /^Usage: fieldcrypt <command>/ },
   { name: "help encrypt", args: ["help", "encrypt"], exit: 0, stdout: /^Usage: fieldcrypt encrypt / },
@@ -106,7 +106,7 @@ const cases: CliCase[] = [
     exit: 2,
     stderr: errorLines(
       "unknown command frobnicate",
-      "the commands are demo, keygen, encrypt, decrypt, inspect, status, jobs; run `fieldcrypt --help`",
+      "the commands are demo, keygen, encrypt, decrypt, inspect, status, jobs, keys, audit; run `fieldcrypt --help`",
     ),
   },
   {

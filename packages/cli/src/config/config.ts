@@ -1,15 +1,39 @@
-/** The configuration the app and the CLI share: `fieldcrypt.config.mjs`, `{ tables: EncryptedTableOptions[] }`. */
+/**
+ * The configuration the app and the CLI share: `fieldcrypt.config.mjs`, whose default export is
+ * `{ tables: EncryptedTableOptions[], rootKeys?: RootKeyProvider[], audit?: Auditor | key }`.
+ */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
+import { Auditor, createAuditor } from "fieldcrypt/audit";
+import { isFieldcryptError } from "fieldcrypt/errors";
+import { ROOT_KEY_ID_RULE, type RootKeyProvider } from "fieldcrypt/kms";
 import type { EncryptedTableOptions } from "fieldcrypt/table";
 import { configError, usageError } from "../internal/cli-error.js";
 
 export const DEFAULT_CONFIG = "fieldcrypt.config.mjs";
 
 export interface FieldcryptConfig {
+  /** Empty when the config has none and the command does not need them (`keys`, `audit`). */
   readonly tables: readonly EncryptedTableOptions[];
+  /** Root-key providers; the first is the current one (new data keys, rotation target). May be empty. */
+  readonly rootKeys: readonly RootKeyProvider[];
+  /** The auditor of key events and of `fieldcrypt audit verify`, when configured. */
+  readonly audit: Auditor | undefined;
 }
+
+/** What a command needs from the config. */
+export interface ConfigNeeds {
+  /** `tables` must be a non-empty array (default true: `status`, `jobs`). */
+  readonly tables?: boolean;
+}
+
+export const ROOT_KEYS_HINT =
+  'add `rootKeys: [localRootKey("root-2026", process.env.FIELDCRYPT_ROOT_KEY)]` (fieldcrypt/kms, or a KMS/HSM provider) to the config\'s default export; the first is the current root key';
+export const AUDIT_HINT =
+  "add `audit: createAuditor(process.env.FIELDCRYPT_AUDIT_KEY)` (fieldcrypt/audit), or the audit key string itself, to the config's default export";
+
+const ROOT_KEY_ID = /^[\x21-\x7e]{1,128}$/;
 
 const CONFIG_HINT =
   "write fieldcrypt.config.mjs with `export default { tables: [{ table, primaryKey, scope, columns }] }` (the options the app passes to encryptedTable), or pass --config FILE";
@@ -18,7 +42,11 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/;
 const COLUMN = /^[A-Za-z_][A-Za-z0-9_$]*$/;
 
 /** Loads and validates the config module at `path` (default: ./fieldcrypt.config.mjs). */
-export async function loadConfig(path: string | undefined, cwd: string = process.cwd()): Promise<FieldcryptConfig> {
+export async function loadConfig(
+  path: string | undefined,
+  cwd: string = process.cwd(),
+  needs: ConfigNeeds = {},
+): Promise<FieldcryptConfig> {
   const shown = path ?? DEFAULT_CONFIG;
   const file = resolve(cwd, shown);
   if (!existsSync(file)) throw configError(`config file ${shown} does not exist`, CONFIG_HINT);
@@ -26,20 +54,27 @@ export async function loadConfig(path: string | undefined, cwd: string = process
   try {
     module = (await import(pathToFileURL(file).href)) as { default?: unknown };
   } catch (error) {
+    // A fieldcrypt error (a bad root key in the environment, say) names ids only: safe to show.
+    if (isFieldcryptError(error)) {
+      throw configError(`cannot load config file ${shown}: ${error.message}`, "check the keys the config module reads");
+    }
     const name = error instanceof Error && /^[A-Za-z]{1,40}$/.test(error.name) ? error.name : "Error";
     throw configError(
       `cannot load config file ${shown} (${name})`,
       "check that it is a valid ES module (node can import it)",
     );
   }
-  return validateConfig(module.default, shown);
+  return validateConfig(module.default, shown, needs);
 }
 
 /** Checks the shape of a config's default export; errors name the file and the entry, never values. */
-export function validateConfig(value: unknown, shown: string): FieldcryptConfig {
+export function validateConfig(value: unknown, shown: string, needs: ConfigNeeds = {}): FieldcryptConfig {
   const bad = (what: string) => configError(`config file ${shown}: ${what}`, CONFIG_HINT);
   if (typeof value !== "object" || value === null) throw bad("its default export must be an object { tables: [...] }");
+  const rootKeys = validateRootKeys((value as { rootKeys?: unknown }).rootKeys, shown);
+  const audit = validateAudit((value as { audit?: unknown }).audit, shown);
   const tables = (value as { tables?: unknown }).tables;
+  if (tables === undefined && needs.tables === false) return { tables: [], rootKeys, audit };
   if (!Array.isArray(tables) || tables.length === 0) throw bad("tables must be a non-empty array");
   const seen = new Set<string>();
   tables.forEach((t: unknown, i) => {
@@ -81,7 +116,73 @@ export function validateConfig(value: unknown, shown: string): FieldcryptConfig 
       if (!ok) throw bad(`${at}.scope must be { column: "name" } or { current: () => string }`);
     }
   });
-  return { tables: tables as EncryptedTableOptions[] };
+  return { tables: tables as EncryptedTableOptions[], rootKeys, audit };
+}
+
+/** `rootKeys`: providers with a valid, unique id and wrap/unwrap methods. Errors name indexes and ids only. */
+function validateRootKeys(value: unknown, shown: string): RootKeyProvider[] {
+  if (value === undefined) return [];
+  const bad = (what: string) => configError(`config file ${shown}: ${what}`, ROOT_KEYS_HINT);
+  if (!Array.isArray(value) || value.length === 0)
+    throw bad("rootKeys must be a non-empty array of root-key providers");
+  const seen = new Set<string>();
+  value.forEach((p: unknown, i) => {
+    const at = `rootKeys[${i}]`;
+    const provider = p as Partial<RootKeyProvider> | null;
+    if (
+      typeof provider !== "object" ||
+      provider === null ||
+      typeof provider.wrap !== "function" ||
+      typeof provider.unwrap !== "function"
+    ) {
+      throw bad(`${at} is not a root-key provider (an object with id, wrap and unwrap)`);
+    }
+    if (typeof provider.id !== "string" || !ROOT_KEY_ID.test(provider.id)) {
+      throw bad(`${at}.id must be ${ROOT_KEY_ID_RULE}`);
+    }
+    if (seen.has(provider.id)) throw bad(`${at}: root key ${provider.id} is configured twice`);
+    seen.add(provider.id);
+  });
+  return value as RootKeyProvider[];
+}
+
+/** `audit`: an Auditor, or an audit key (a key string or 32 bytes) made into one. Never echoes the value. */
+function validateAudit(value: unknown, shown: string): Auditor | undefined {
+  if (value === undefined) return undefined;
+  const bad = (what: string) => configError(`config file ${shown}: ${what}`, AUDIT_HINT);
+  if (value instanceof Auditor) return value;
+  if (typeof value === "string" || value instanceof Uint8Array) {
+    try {
+      return createAuditor(value);
+    } catch {
+      throw bad(
+        "audit is not a valid audit key (a FIELDCRYPT-SECRET-KEY-1-… key string or 32 bytes; make one with `fieldcrypt keygen`)",
+      );
+    }
+  }
+  if (
+    typeof value === "object" &&
+    value !== null &&
+    (value as { constructor?: { name?: unknown } }).constructor?.name === "Auditor"
+  ) {
+    throw bad("audit is an Auditor from another installed copy of fieldcrypt than the CLI's");
+  }
+  throw bad("audit must be an Auditor (createAuditor from fieldcrypt/audit) or an audit key string");
+}
+
+/** The config's root keys, required: the first is the current one. */
+export function requireRootKeys(config: FieldcryptConfig, shown: string | undefined): readonly RootKeyProvider[] {
+  if (config.rootKeys.length === 0) {
+    throw configError(`config file ${shown ?? DEFAULT_CONFIG} has no rootKeys`, ROOT_KEYS_HINT);
+  }
+  return config.rootKeys;
+}
+
+/** The config's auditor, required. */
+export function requireAudit(config: FieldcryptConfig, shown: string | undefined): Auditor {
+  if (config.audit === undefined)
+    throw configError(`config file ${shown ?? DEFAULT_CONFIG} has no audit key`, AUDIT_HINT);
+  return config.audit;
 }
 
 /** The configured tables, or just `--table T` (a usage error when T is not configured). */

@@ -7,6 +7,8 @@ import { audit, callProvider, dataKeyAad, type KeyEventOptions } from "./interna
 export interface RotateRootKeyOptions extends KeyEventOptions {
   /** Data keys rewrapped per batch (one UPDATE and one audit entry per batch). Default 500. */
   readonly batchSize?: number | undefined;
+  /** Called after each batch with the number of data keys rewrapped so far (a progress display). */
+  readonly onProgress?: ((rewrapped: number) => void) | undefined;
 }
 
 /** What {@link rotateRootKey} did. */
@@ -78,6 +80,7 @@ export async function rotateRootKey(
     const ids = (updated.rows as { id: string }[]).map((r) => r.id).sort();
     rewrapped += ids.length;
     if (ids.length > 0) await audit(db, options, "key.rewrap", null, ids, { from: from.id, to: to.id });
+    options?.onProgress?.(rewrapped);
   }
   return { rewrapped };
 }
