@@ -13,12 +13,14 @@ import type { AddressInfo } from "node:net";
 import { inspect } from "node:util";
 import { KMSClient } from "@aws-sdk/client-kms";
 import { KeyManagementServiceClient } from "@google-cloud/kms";
+import * as grpc from "@grpc/grpc-js";
 import { OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decrypt, encrypt } from "../src/cell/index.js";
 import { createDataKey, createKeyTable, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
 import { AWS_AAD_CONTEXT_KEY, awsKmsRootKey } from "../src/kms/aws.js";
-import { crc32c, gcpKmsRootKey } from "../src/kms/gcp.js";
+import { gcpKmsRootKey } from "../src/kms/gcp.js";
+import { crc32c } from "../src/kms/gcp-crc32c.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import { vaultTransitRootKey } from "../src/kms/vault.js";
 import type { Queryable } from "../src/pg/index.js";
@@ -34,7 +36,7 @@ const GCP_TOKEN = "ya29.CANARY-gcp-access-token";
 const BODY_CANARY = "CANARY-RESPONSE-BODY";
 const AAD = Buffer.from("fieldcrypt-v1-data-key\0dk-1\0tenant-a");
 
-type Fault = "internal" | "denied" | "throttled" | "unavailable" | "hang" | "reset";
+type Fault = "internal" | "denied" | "throttled" | "unavailable" | "hang" | "reset" | "closed";
 
 /** One provider under test: its fake, its client, and how each failure looks on its protocol. */
 interface Harness {
@@ -46,8 +48,8 @@ interface Harness {
   provider(options?: { id?: string; timeoutMs?: number }): RootKeyProvider;
   /** A provider for the same key whose service is not listening. */
   closedPortProvider(port: number): RootKeyProvider;
-  setFault(fault: Fault | undefined): void;
-  /** The failure kind each fault is reported as. */
+  setFault(fault: Exclude<Fault, "closed"> | undefined): void;
+  /** The failure kind each fault (and a closed port) is reported as. */
   readonly kinds: Record<Fault, string | RegExp>;
   requestCount(): number;
   /** Tampered copies of a wrapped key that the service (not only fieldcrypt) must reject. */
@@ -109,6 +111,7 @@ function awsHarness(): Harness {
       unavailable: "KMSInvalidStateException",
       hang: "timeout",
       reset: /^(ECONNRESET|EPIPE|socket hang up|TimeoutError|error)$/,
+      closed: "ECONNREFUSED",
     },
     requestCount: () => fake.requests.length,
     tamper: (wrapped) => flipsAndCuts(wrapped, 4 + 1 + 5),
@@ -160,6 +163,7 @@ function gcpHarness(): Harness {
       unavailable: "UNAVAILABLE",
       hang: "timeout",
       reset: /^(ECONNRESET|EPIPE|FetchError|error)$/,
+      closed: "ECONNREFUSED",
     },
     requestCount: () => fake.requests.length,
     tamper: (wrapped) => flipsAndCuts(wrapped, 4 + 1 + 5),
@@ -212,6 +216,7 @@ function vaultHarness(): Harness {
       unavailable: "HTTP 503",
       hang: "timeout",
       reset: /^(ECONNRESET|UND_ERR_SOCKET|EPIPE|TypeError|error)$/,
+      closed: "ECONNREFUSED",
     },
     requestCount: () => fake.requests.length,
     tamper(wrapped) {
@@ -232,6 +237,62 @@ function vaultHarness(): Harness {
       return out;
     },
     secrets: [VAULT_TOKEN],
+  };
+}
+
+/** The same Cloud KMS key over the client's default transport, gRPC (insecure loopback channel). */
+function gcpGrpcHarness(): Harness {
+  let fake: FakeGcpKms;
+  let client: KeyManagementServiceClient;
+  const make = (port: number) => {
+    // With sslCreds the channel carries no call credentials; the auth client only saves a metadata-server probe.
+    const authClient = new OAuth2Client();
+    authClient.setCredentials({ access_token: GCP_TOKEN, expiry_date: Date.now() + 3_600_000 });
+    return new KeyManagementServiceClient({
+      servicePath: "127.0.0.1",
+      port,
+      sslCreds: grpc.credentials.createInsecure(),
+      authClient,
+    });
+  };
+  const faults = {
+    internal: { status: 500, code: "INTERNAL", message: BODY_CANARY },
+    denied: { status: 403, code: "PERMISSION_DENIED", message: BODY_CANARY },
+    throttled: { status: 429, code: "RESOURCE_EXHAUSTED", message: BODY_CANARY },
+    unavailable: { status: 503, code: "UNAVAILABLE", message: BODY_CANARY },
+  };
+  return {
+    name: "Google Cloud KMS over gRPC",
+    id: "gcp-grpc-1",
+    magic: "FCG",
+    async start() {
+      fake = await startFakeGcpKms();
+      client = make(fake.grpcPort);
+    },
+    async stop() {
+      await client.close();
+      await fake.close();
+    },
+    provider: (o) =>
+      gcpKmsRootKey({ id: o?.id ?? "gcp-grpc-1", keyName: GCP_KEY_NAME, client, timeoutMs: o?.timeoutMs }),
+    closedPortProvider: (port) =>
+      gcpKmsRootKey({ id: "gcp-grpc-1", keyName: GCP_KEY_NAME, client: make(port), timeoutMs: 1_000 }),
+    setFault(f) {
+      fake.fault = f === undefined || f === "hang" || f === "reset" ? f : faults[f];
+    },
+    kinds: {
+      internal: "INTERNAL",
+      denied: "PERMISSION_DENIED",
+      throttled: "RESOURCE_EXHAUSTED",
+      // The client's default retry settings retry UNAVAILABLE until the provider's time limit.
+      unavailable: /^(UNAVAILABLE|timeout)$/,
+      hang: "timeout",
+      reset: /^(UNAVAILABLE|timeout)$/,
+      closed: /^(UNAVAILABLE|timeout)$/,
+    },
+    requestCount: () => fake.requests.length,
+    tamper: (wrapped) => flipsAndCuts(wrapped, 4 + 1 + 10),
+    secrets: [],
   };
 }
 
@@ -268,7 +329,7 @@ beforeAll(async () => {
 });
 afterAll(async () => db?.close());
 
-for (const harness of [awsHarness(), gcpHarness(), vaultHarness()]) {
+for (const harness of [awsHarness(), gcpHarness(), gcpGrpcHarness(), vaultHarness()]) {
   describe(harness.name, () => {
     beforeAll(() => harness.start());
     afterAll(() => harness.stop());
@@ -354,10 +415,9 @@ for (const harness of [awsHarness(), gcpHarness(), vaultHarness()]) {
       const closed = harness.closedPortProvider(await closedPort());
       for (const call of [() => closed.unwrap(wrapped, AAD), () => closed.wrap(dataKey, AAD)]) {
         const e = await rejection(call());
-        expect(e).toMatchObject({
-          code: "ERR_ROOT_KEY_UNAVAILABLE",
-          message: `root key "${harness.id}" is unavailable (ECONNREFUSED)`,
-        });
+        expect(e).toMatchObject({ code: "ERR_ROOT_KEY_UNAVAILABLE", rootKeyId: harness.id });
+        expect(e.message).toMatch(/^root key "[^"]+" is unavailable \((.+)\)$/);
+        expect(/\((.+)\)$/.exec(e.message)?.[1]).toMatch(harness.kinds.closed);
         errors.push(e);
       }
       for (const e of errors) {

@@ -20,6 +20,7 @@ import {
   wrappedHeader,
 } from "./cloud-wrapped.js";
 import { KeyUnwrapFailed } from "./errors.js";
+import { crc32c } from "./gcp-crc32c.js";
 import type { RootKeyProvider } from "./provider.js";
 
 const KEY_NAME_RE = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/;
@@ -70,28 +71,6 @@ function statusName(error: unknown): string | undefined {
   const http = typeof e?.status === "number" ? e.status : e?.code;
   if (typeof http === "number" && http >= 400 && http < 600) return HTTP_STATUS_NAMES[http] ?? `HTTP ${http}`;
   return undefined;
-}
-
-const CRC32C_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/**
- * CRC-32C (Castagnoli), the transport checksum Cloud KMS uses in its `*Crc32c` fields. An integrity
- * check against corruption in transit, not a cryptographic primitive (node:zlib only has CRC-32).
- *
- * @internal
- */
-export function crc32c(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
-  for (const byte of bytes) crc = (CRC32C_TABLE[(crc ^ byte) & 0xff] as number) ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
 }
 
 /** An Int64Value from the client (a string, a number or a Long, depending on the transport). */
