@@ -703,6 +703,20 @@ describe("Vault transit specifics", () => {
     fake.fault = undefined;
   });
 
+  it("refuses a transit engine that ignores associated_data (before Vault 1.13) instead of wrapping without AAD", async () => {
+    const old = await startFakeVault({ keyName: "fieldcrypt", ignoresAssociatedData: true });
+    try {
+      const root = vaultTransitRootKey({ address: old.address, token: VAULT_TOKEN, keyName: "fieldcrypt" });
+      expect(await rejection(root.wrap(randomBytes(32), AAD))).toMatchObject({
+        code: "ERR_ROOT_KEY_UNAVAILABLE",
+        message: `root key "${root.id}" is unavailable (associated_data not supported by this transit engine)`,
+      });
+      expect(old.requests).toHaveLength(1);
+    } finally {
+      await old.close();
+    }
+  });
+
   it("validates its options without echoing the token", () => {
     const cases: [Record<string, unknown>, string][] = [
       [{ token: undefined }, "give exactly one of token and getToken"],

@@ -120,7 +120,7 @@ export class VaultTransitRootKey implements RootKeyProvider {
     const url = `${this.address}/v1/${this.mount}/${operation}/${encodeURIComponent(this.keyName)}`;
     const signal = AbortSignal.timeout(this.#timeoutMs);
     let response: Response;
-    let json: { data?: Record<string, unknown>; errors?: unknown } | undefined;
+    let json: { data?: Record<string, unknown>; errors?: unknown; warnings?: unknown } | undefined;
     try {
       response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), signal, redirect: "error" });
       const text = await response.text();
@@ -132,7 +132,13 @@ export class VaultTransitRootKey implements RootKeyProvider {
     } catch (error) {
       throw unavailable(this.id, signal.aborted ? "timeout" : failureKind(error));
     }
-    if (response.ok) return json?.data ?? {};
+    if (response.ok) {
+      // Before 1.13 transit ignored associated_data (with this warning): the AAD would not be bound.
+      const warnings = Array.isArray(json?.warnings) ? json.warnings.map(String) : [];
+      if (warnings.some((w) => /unrecognized parameters.*associated_data/.test(w)))
+        throw unavailable(this.id, "associated_data not supported by this transit engine");
+      return json?.data ?? {};
+    }
     const errors = Array.isArray(json?.errors) ? json.errors.map(String) : [];
     if (
       operation === "decrypt" &&

@@ -48,6 +48,8 @@ export async function startFakeVault(options: {
   mount?: string;
   keyName: string;
   namespace?: string;
+  /** Behave like transit before Vault 1.13: ignore `associated_data`, with the framework's warning. */
+  ignoresAssociatedData?: boolean;
 }): Promise<FakeVault> {
   const versions: Buffer[] = [randomBytes(32)];
   const hung = new Set<ServerResponse>();
@@ -90,7 +92,9 @@ export async function startFakeVault(options: {
     if (req.method !== "POST" || match === null) return send(res, 404, { errors: [] });
     if (decodeURIComponent(match[2] as string) !== options.keyName)
       return send(res, 400, { errors: ["encryption key not found"] });
-    const ad = typeof body.associated_data === "string" ? body.associated_data : "";
+    const ignored = options.ignoresAssociatedData === true && body.associated_data !== undefined;
+    const warnings = ignored ? ["Endpoint ignored these unrecognized parameters: [associated_data]"] : undefined;
+    const ad = typeof body.associated_data === "string" && !ignored ? body.associated_data : "";
     if (!STRICT_BASE64.test(ad)) return send(res, 400, { errors: ["failed to base64-decode associated data"] });
 
     if (match[1] === "encrypt") {
@@ -108,6 +112,7 @@ export async function startFakeVault(options: {
       ]);
       return send(res, 200, {
         data: { ciphertext: `vault:v${version}:${sealed.toString("base64")}`, key_version: version },
+        warnings,
       });
     }
     const ciphertext = typeof body.ciphertext === "string" ? body.ciphertext : "";
@@ -129,7 +134,7 @@ export async function startFakeVault(options: {
       decipher.setAAD(Buffer.from(ad, "base64"));
       decipher.setAuthTag(sealed.subarray(sealed.length - 16));
       const plain = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]);
-      return send(res, 200, { data: { plaintext: plain.toString("base64") } });
+      return send(res, 200, { data: { plaintext: plain.toString("base64") }, warnings });
     } catch {
       return send(res, 400, { errors: ["cipher: message authentication failed"] });
     }
