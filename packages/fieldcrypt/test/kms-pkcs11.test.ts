@@ -438,4 +438,20 @@ suite(SUITE_NAME, () => {
       expect(await caught(() => loadKeyring(q, hsmA, { scopes: ["tenant-b"] }))).toMatchObject(FAILED);
     });
   });
+
+  it("closing the last provider finalizes the library; the next provider initializes it again", async () => {
+    const wrapped = await hsmA.wrap(keyBytes(5), AAD);
+    await hsmA.close();
+    await hsmB.close();
+    const p11js = createRequire(import.meta.url)("pkcs11js") as typeof Pkcs11js;
+    const p11 = new p11js.PKCS11();
+    p11.load(library);
+    expect((await caught(() => p11.C_GetSlotList(true))).message).toBe("CKR_CRYPTOKI_NOT_INITIALIZED");
+    hsmA = await pkcs11RootKey({ id: "hsm-a", library, tokenLabel: TOKEN, pin: PIN, keyLabel: "root-a" });
+    expect(Buffer.from(await hsmA.unwrap(wrapped, AAD)).equals(keyBytes(5))).toBe(true);
+    // A different PIN is still refused on the logged-in token.
+    expect(
+      await caught(() => pkcs11RootKey({ id: "hsm-b", library, tokenLabel: TOKEN, pin: "nope", keyLabel: "root-b" })),
+    ).toMatchObject({ message: 'root key "hsm-b" is unavailable (C_Login: CKR_PIN_INCORRECT)' });
+  });
 });
