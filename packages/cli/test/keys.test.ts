@@ -51,6 +51,26 @@ export default {
 }
 
 const CONFIG = config("keys.mjs", ["root-1", "root-2"]);
+// root-1 behind a provider whose third unwrap fails like an unreachable HSM (its message holds a canary).
+const FLAKY = file(
+  "flaky.mjs",
+  `import { localRootKey } from ${JSON.stringify(KMS)};
+import { createAuditor } from ${JSON.stringify(AUDIT)};
+const real = localRootKey("root-1", process.env.TEST_ROOT_1);
+let calls = 0;
+const flaky = {
+  id: "root-1",
+  wrap: (key, aad) => real.wrap(key, aad),
+  unwrap: async (wrapped, aad) => {
+    if (++calls === 3) throw Object.assign(new Error("HSM offline " + process.env.TEST_ROOT_1), { code: "ECONNRESET" });
+    return real.unwrap(wrapped, aad);
+  },
+};
+export default {
+  rootKeys: [localRootKey("root-2", process.env.TEST_ROOT_2), flaky],
+  audit: createAuditor(process.env.TEST_AUDIT_KEY),
+};\n`,
+);
 const FAKE_ENV = { DATABASE_URL: "postgres://someone:hunter2@127.0.0.1:1/nowhere", ...KEY_ENV };
 const ROOT_KEYS_HINT =
   'add `rootKeys: [localRootKey("root-2026", process.env.FIELDCRYPT_ROOT_KEY)]` (fieldcrypt/kms, or a KMS/HSM provider) to the config\'s default export; the first is the current root key';
@@ -350,15 +370,36 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
       for (const scope of ["tenant-a", "tenant-b"]) cells[scope] = encrypt(before, `note of ${scope}`, ctx(scope));
       const old = await rows();
 
-      const result = await keys(["rotate-root", "--to", "root-2", "--batch-size", "2"]);
+      // A provider that fails on its third unwrap: the first batch of two stays rewrapped.
+      const stopped = await keys(["rotate-root", "--to", "root-2", "--batch-size", "2"], FLAKY);
+      expect(stopped.stderr).toBe(
+        errorLines(
+          'root key "root-1" is unavailable (ECONNRESET)',
+          "2 of 4 data keys were rewrapped before it, the rest are untouched; fix the cause and run `fieldcrypt keys rotate-root` again: it resumes where it stopped",
+        ),
+      );
+      expect(stopped.exit).toBe(3);
+      expect(JSON.parse(stopped.stdout.split("\n")[0] as string)).toEqual({
+        kind: "rewrap",
+        table: "fieldcrypt_keys",
+        processed: 2,
+        total: 4,
+        rate: expect.any(Number),
+      });
+      // Batches go by key id in the database's order: the first two ids are done.
+      const half = await admin.query<{ root_key_id: string }>("SELECT root_key_id FROM fieldcrypt_keys ORDER BY id");
+      expect(half.rows.map((r) => r.root_key_id)).toEqual(["root-2", "root-2", "root-1", "root-1"]);
+
+      // Re-run: resumes with the two keys left.
+      const result = await keys(["rotate-root", "--to", "root-2", "--batch-size", "1"]);
       expect(result.stderr).toBe("");
       expect(result.exit).toBe(0);
       const lines = result.stdout.trimEnd().split("\n");
       expect(lines.slice(0, 2).map((l) => JSON.parse(l))).toEqual([
-        { kind: "rewrap", table: "fieldcrypt_keys", processed: 2, total: 4, rate: expect.any(Number) },
-        { kind: "rewrap", table: "fieldcrypt_keys", processed: 4, total: 4, rate: expect.any(Number) },
+        { kind: "rewrap", table: "fieldcrypt_keys", processed: 1, total: 2, rate: expect.any(Number) },
+        { kind: "rewrap", table: "fieldcrypt_keys", processed: 2, total: 2, rate: expect.any(Number) },
       ]);
-      expect(lines[2]).toBe("rewrapped 4 data keys from root key root-1 to root-2; no application row was touched");
+      expect(lines[2]).toBe("rewrapped 2 data keys from root key root-1 to root-2; no application row was touched");
       const now = await rows();
       expect(now.map((r) => [r.id, r.state, r.root_key_id])).toEqual(old.map((r) => [r.id, r.state, "root-2"]));
       for (const [i, r] of now.entries()) expect(r.wrapped).not.toBe(old[i]?.wrapped);
@@ -390,7 +431,8 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
         ),
       );
       expect(badTo.exit).toBe(2);
-      expect((await actions()).filter((a) => a === "key.rewrap")).toHaveLength(2);
+      expect((await actions()).filter((a) => a === "key.rewrap")).toHaveLength(3);
+      expect((await actions()).filter((a) => a === "key.unwrap-failed")).toHaveLength(1);
     } finally {
       await pool.end();
     }
@@ -494,6 +536,8 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
       "key.create",
       "key.create",
       "key.rewrap",
+      "key.unwrap-failed",
+      "key.rewrap",
       "key.rewrap",
       "scope.shred",
       "scope.shred",
@@ -501,7 +545,7 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
       "key.export",
     ]);
     const verify = await runCli(["audit", "verify", "--config", CONFIG], { env });
-    expect(verify.stdout).toMatch(/^audit log intact: 10 entries verified; head MAC [0-9a-f]{64}\n$/);
+    expect(verify.stdout).toMatch(/^audit log intact: 12 entries verified; head MAC [0-9a-f]{64}\n$/);
     expect(verify.exit).toBe(0);
     expect(outputs.length).toBeGreaterThan(20);
     for (const result of outputs) {

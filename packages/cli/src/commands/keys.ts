@@ -1,5 +1,6 @@
 import { open } from "node:fs/promises";
 import { type Auditor, appendAudit, createAuditTable } from "fieldcrypt/audit";
+import { isFieldcryptError } from "fieldcrypt/errors";
 import {
   createDataKey,
   createKeyTable,
@@ -13,9 +14,9 @@ import type pg from "pg";
 import { type FieldcryptConfig, loadConfig, requireRootKeys } from "../config/config.js";
 import { databaseUrl, openPool } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
-import { configError, operationError, usageError } from "../internal/cli-error.js";
+import { CliError, configError, operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
-import { EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
+import { EXIT_CONFIG, EXIT_OK, EXIT_USAGE, type ExitCode } from "../internal/exit-codes.js";
 import type { Io } from "../internal/io.js";
 import { createProgress } from "../internal/progress.js";
 
@@ -135,7 +136,11 @@ async function withSession(
   body: (s: Session) => Promise<ExitCode>,
 ): Promise<ExitCode> {
   const actor = flags.actor ?? DEFAULT_ACTOR;
-  if (!ACTOR.test(actor)) throw usageError("--actor must be 1-100 characters of A-Z a-z 0-9 . _ @ : / -");
+  if (!ACTOR.test(actor))
+    throw usageError(
+      "--actor must be 1-100 characters of A-Z a-z 0-9 . _ @ : / -",
+      "for example: --actor ops@example.org",
+    );
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config, process.cwd(), { tables: false });
   if (needsRootKeys) requireRootKeys(config, flags.config);
@@ -361,10 +366,21 @@ async function rotateRootCommand(argv: readonly string[], io: Io): Promise<ExitC
         const result = await rotateRootKey(s.pool, from, to, {
           ...s.events,
           batchSize,
-          onProgress: (n) => progress?.update({ processed: before + n }),
+          onProgress: (n) => {
+            done = before + n;
+            progress?.update({ processed: done });
+          },
         });
         done = before + result.rewrapped;
       }
+    } catch (error) {
+      // Every batch is one statement: what was rewrapped stays rewrapped, and a re-run resumes.
+      if (!isFieldcryptError(error)) throw error;
+      throw new CliError(
+        isFieldcryptError(error, "ERR_INVALID_OPTION") ? EXIT_USAGE : EXIT_CONFIG,
+        error.message,
+        `${done} of ${total} data keys were rewrapped before it, the rest are untouched; fix the cause and run \`fieldcrypt keys rotate-root\` again: it resumes where it stopped`,
+      );
     } finally {
       progress?.done();
     }
