@@ -618,6 +618,31 @@ describe("Google Cloud KMS specifics", () => {
     }
   });
 
+  it("a disabled key version (FAILED_PRECONDITION) is RootKeyUnavailable over gRPC; REST shows only its HTTP 400", async () => {
+    const authClient = new OAuth2Client();
+    authClient.setCredentials({ access_token: GCP_TOKEN, expiry_date: Date.now() + 3_600_000 });
+    const grpcClient = new KeyManagementServiceClient({
+      servicePath: "127.0.0.1",
+      port: fake.grpcPort,
+      sslCreds: grpc.credentials.createInsecure(),
+      authClient,
+    });
+    try {
+      const overGrpc = gcpKmsRootKey({ id: "gcp-1", keyName: GCP_KEY_NAME, client: grpcClient });
+      const overRest = gcpKmsRootKey({ id: "gcp-1", keyName: GCP_KEY_NAME, client });
+      const wrapped = await overGrpc.wrap(randomBytes(32), AAD);
+      fake.fault = { status: 400, code: "FAILED_PRECONDITION", message: "CryptoKeyVersion is not enabled" };
+      expect(await rejection(overGrpc.unwrap(wrapped, AAD))).toMatchObject({
+        code: "ERR_ROOT_KEY_UNAVAILABLE",
+        message: 'root key "gcp-1" is unavailable (FAILED_PRECONDITION)',
+      });
+      expect(await rejection(overRest.unwrap(wrapped, AAD))).toMatchObject({ code: "ERR_UNWRAP_FAILED" });
+    } finally {
+      fake.fault = undefined;
+      await grpcClient.close();
+    }
+  });
+
   it("validates its options", () => {
     expect(() => gcpKmsRootKey({ keyName: "fieldcrypt", client })).toThrow(
       expect.objectContaining({
