@@ -481,7 +481,7 @@ describe("options", () => {
   it("refuses bad options with typed errors", async () => {
     const table = notesTable(ringV1);
     for (const [options, message] of [
-      [{ kind: "shred" }, "job kind must be one of encrypt, rotate, decrypt, verify"],
+      [{ kind: "shred" }, "job kind must be one of encrypt, rotate, decrypt, verify, import"],
       [{ kind: "encrypt", batchSize: 0 }, "batchSize must be an integer from 1 to 100000"],
       [{ kind: "encrypt", maxRowsPerSecond: -1 }, "maxRowsPerSecond must be a positive number"],
       [{ kind: "encrypt", columns: ["nope"] }, "notes.nope is not an encrypted column"],

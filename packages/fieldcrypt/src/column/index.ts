@@ -16,6 +16,7 @@ import { describeType } from "../internal/describe-type.js";
 import { type AlgorithmName, MAGIC, TEXT_PREFIX, TYPE_NAMES, type ValueTypeName } from "../internal/format.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
+import type { LegacyFormat, LegacyRow } from "../legacy/format.js";
 
 /** How a column reads values that are not cells. */
 export type ColumnMode =
@@ -38,6 +39,13 @@ export interface EncryptedColumnOptions {
   readonly mode?: ColumnMode | undefined;
   /** `"XAES-256-GCM"` (default) or `"AES-256-GCM"`. */
   readonly algorithm?: AlgorithmName | undefined;
+  /**
+   * A legacy format the column may still hold (`fieldcrypt/legacy`: Fernet, raw AES-GCM, versioned
+   * JSON, cloak) while an `import` job moves it to cells. Reads open a stored value that is not a
+   * cell but matches the format with the format's decoder, in either mode; it never passes as
+   * plaintext, and one that fails to open fails (`ERR_DECRYPTION_FAILED`). Writes always seal cells.
+   */
+  readonly legacy?: LegacyFormat | undefined;
 }
 
 /** What an adapter knows about the row at hand. */
@@ -55,10 +63,15 @@ export interface EncryptedColumn {
   readonly type: ValueTypeName | undefined;
   readonly form: "text" | "binary";
   readonly mode: ColumnMode;
+  /** The legacy format the column may still hold, if any. */
+  readonly legacy: LegacyFormat | undefined;
   /** A value to store. `null` stays `null`; a cell is refused (`ERR_ALREADY_ENCRYPTED`). */
   encrypt(value: CellValue | null, row?: RowContext): string | Buffer | null;
-  /** A stored value to read. `null` stays `null`; non-cells per the mode. */
-  decrypt(stored: unknown, row?: RowContext): CellValue | null;
+  /**
+   * A stored value to read. `null` stays `null`; a legacy value opens with the legacy format (which
+   * may need other columns of the stored row: `values`); other non-cells per the mode.
+   */
+  decrypt(stored: unknown, row?: RowContext, values?: LegacyRow): CellValue | null;
 }
 
 function typeOf(value: unknown): ValueTypeName | undefined {
@@ -121,6 +134,16 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
   }
   const field = `${table}.${column}`;
   const cellOptions = { form, algorithm };
+  const legacy = options.legacy;
+  if (
+    legacy !== undefined &&
+    (typeof legacy !== "object" ||
+      legacy === null ||
+      typeof legacy.matches !== "function" ||
+      typeof legacy.decrypt !== "function")
+  ) {
+    throw new InvalidOption(`${field}: legacy must be a format from fieldcrypt/legacy (e.g. fernetFormat(…))`);
+  }
 
   const checkType = (value: unknown): void => {
     if (type === undefined) return;
@@ -134,6 +157,7 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
     type,
     form,
     mode,
+    legacy,
     encrypt(value, row) {
       if (value === null) return null;
       if (value === undefined) throw new UnsupportedValue(`${field}: cannot encrypt undefined (use null for SQL NULL)`);
@@ -141,11 +165,17 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
       checkType(value);
       return encrypt(keyring, value, { table, column, scope: row?.scope, rowKey: row?.rowKey }, cellOptions);
     },
-    decrypt(stored, row) {
+    decrypt(stored, row, values) {
       if (stored === null || stored === undefined) return null;
       // In transition mode plaintext passes through, but a damaged cell must not pass as plaintext:
-      // anything that starts like a cell is decrypted (and fails with its precise error).
+      // anything that starts like a cell is decrypted (and fails with its precise error). Neither
+      // does a legacy value: it opens with its decoder or fails.
       if (!looksLikeCell(stored)) {
+        if (legacy?.matches(stored) === true) {
+          const value = legacy.decrypt(stored, values) as CellValue;
+          checkType(value);
+          return value;
+        }
         if (mode === "transition") return stored as CellValue;
         throw new NotEncrypted(field);
       }

@@ -24,7 +24,7 @@ import { getJob, JOB_ERRORS, JOB_RANGES, JOBS, type JobCounts, type JobKind, typ
 import { type JobDatabase, withTransaction } from "./transaction.js";
 import { type JobColumn, transformCell } from "./transform.js";
 
-const KINDS: readonly JobKind[] = ["encrypt", "rotate", "decrypt", "verify"];
+const KINDS: readonly JobKind[] = ["encrypt", "rotate", "decrypt", "verify", "import"];
 
 /** A batch about to be written, handed to {@link RunJobOptions.beforeWrite}. */
 export interface BeforeWriteBatch {
@@ -51,8 +51,17 @@ export interface JobProgress extends JobCounts {
 
 /** Options of {@link runJob}. */
 export interface RunJobOptions {
-  /** `encrypt` (plaintext → cells), `rotate` (cells → primary key), `decrypt` (roll back), `verify` (read only). */
+  /**
+   * `encrypt` (plaintext → cells), `rotate` (cells → primary key), `decrypt` (roll back), `verify`
+   * (read only), `import` (legacy values → cells, through each column's `legacy` format).
+   */
   readonly kind: JobKind;
+  /**
+   * Import jobs only: per encrypted column, the column that holds its legacy values, when they are
+   * not in the encrypted column itself (e.g. `{ note: "note_fernet" }`). The source is left as it
+   * is, so the old app keeps reading it and the import can be undone by dropping the new column.
+   */
+  readonly importFrom?: Readonly<Record<string, string>> | undefined;
   /** Encrypted columns to work on (default: every encrypted column of the table). */
   readonly columns?: readonly string[] | undefined;
   /** The keyring of the table: `rotate` needs it to know each scope's primary key. */
@@ -158,11 +167,27 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   }
   const names = options.columns ?? [...table.columns.keys()];
   if (names.length === 0) throw new InvalidOption(`${table.table}: the job has no columns`);
+  const importFrom = options.importFrom ?? {};
+  if (options.importFrom !== undefined && kind !== "import") {
+    throw new InvalidOption("importFrom is an option of import jobs only");
+  }
   const targets: JobColumn[] = names.map((name) => {
     const column = table.columns.get(name);
     if (column === undefined) throw new InvalidOption(`${table.table}.${name} is not an encrypted column`);
-    return { name, column, blindIndex: table.blindIndexes.get(name) };
+    if (kind === "import" && column.legacy === undefined) {
+      throw new InvalidOption(`${table.table}.${name} has no legacy format to import from (column option legacy)`);
+    }
+    const source = Object.hasOwn(importFrom, name) ? importFrom[name] : undefined;
+    if (source !== undefined && (typeof source !== "string" || source === name || table.columns.has(source))) {
+      throw new InvalidOption(`importFrom.${name} must name another column, one that is not an encrypted column`);
+    }
+    return { name, column, blindIndex: table.blindIndexes.get(name), source };
   });
+  for (const from of Object.keys(importFrom)) {
+    if (!names.includes(from)) throw new InvalidOption(`importFrom.${from} is not a column of the job`);
+  }
+  // Legacy formats of an import job, each once (a format may serve several columns).
+  const formats = kind === "import" ? [...new Set(targets.map((t) => t.column.legacy))] : [];
   const keys = table.primaryKey ?? options.keyColumns;
   if (keys === undefined || keys.length === 0) {
     throw new InvalidOption(`${table.table}: a job pages by primary key (declare primaryKey, or pass keyColumns)`);
@@ -172,17 +197,20 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   }
   const rowScope = options.scope === undefined ? undefined : { scope: options.scope };
 
-  // Written columns in a fixed order: each encrypted column, then its blind-index column.
+  // Written columns in a fixed order: each encrypted column, then its blind-index column (and an
+  // import's source column, written back unchanged: the compare-and-swap then covers it too).
   const written: string[] = [];
   for (const t of targets) {
     written.push(t.name);
     if (t.blindIndex !== undefined && kind !== "decrypt") written.push(t.blindIndex.column);
+    if (t.source !== undefined && !written.includes(t.source)) written.push(t.source);
   }
   const read = [
     ...new Set([
       ...keys,
       ...(table.scope !== undefined && "column" in table.scope ? [table.scope.column] : []),
       ...written,
+      ...formats.flatMap((f) => f?.rowColumns ?? []),
     ]),
   ];
   const types = await columnTypes(db, table.table, read);
@@ -359,6 +387,8 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
       if (!dryRun) await lane.checkpoint(tx, counts, null, more);
       return { counts, last: null, more };
     }
+    // Keys the legacy formats need for this batch (PBKDF2 per user), derived once, off the main thread.
+    for (const format of formats) await format?.prepare?.(rows);
     const allKeys: string[][] = [];
     const updates: { keys: string[]; old: (string | null)[]; next: (string | null)[] }[] = [];
     const errors: { rowKey: string; column: string; code: string }[] = [];
@@ -377,6 +407,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
             indexColumn === undefined ? undefined : row[indexColumn],
             () => table.rowContext(row, rowScope),
             keyring,
+            row,
           );
           if (change === undefined) continue;
           next.set(target.name, change.value);

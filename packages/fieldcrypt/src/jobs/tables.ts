@@ -4,7 +4,7 @@ import type { Queryable } from "../pg/index.js";
 import { JOB_RUNS_SQL } from "./runs.js";
 
 /** Job kinds: what a job does to each cell. */
-export type JobKind = "encrypt" | "rotate" | "decrypt" | "verify";
+export type JobKind = "encrypt" | "rotate" | "decrypt" | "verify" | "import";
 
 /** Where a job stands: `running` (or killed while running), `stopped` (aborted), `done`, `failed`. */
 export type JobStatus = "running" | "stopped" | "done" | "failed";
@@ -58,6 +58,7 @@ export interface JobError {
 }
 
 export const JOBS = "fieldcrypt_jobs";
+const KIND_LIST = "'encrypt', 'rotate', 'decrypt', 'verify', 'import'";
 export const JOB_ERRORS = "fieldcrypt_job_errors";
 export const JOB_RANGES = "fieldcrypt_job_ranges";
 
@@ -77,7 +78,7 @@ export const JOB_RANGES = "fieldcrypt_job_ranges";
 export async function ensureJobTables(db: Queryable): Promise<void> {
   await db.query(`CREATE TABLE IF NOT EXISTS ${JOBS} (
     id          text PRIMARY KEY,
-    kind        text NOT NULL CHECK (kind IN ('encrypt', 'rotate', 'decrypt', 'verify')),
+    kind        text NOT NULL CONSTRAINT fieldcrypt_jobs_kind_check CHECK (kind IN (${KIND_LIST})),
     table_name  text NOT NULL,
     columns     text NOT NULL,
     status      text NOT NULL CHECK (status IN ('running', 'stopped', 'done', 'failed')),
@@ -124,6 +125,16 @@ export async function ensureJobTables(db: Queryable): Promise<void> {
     PRIMARY KEY (job_id, range_no)
   )`);
   for (const statement of JOB_RUNS_SQL) await db.query(statement);
+  // Job kinds added after the first version of the table (import): widen an older CHECK.
+  const { rows } = await db.query(
+    `SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint
+      WHERE conrelid = to_regclass('${JOBS}') AND conname = '${JOBS}_kind_check'`,
+  );
+  const def = (rows[0] as { def?: string } | undefined)?.def;
+  if (def === undefined || !def.includes("'import'")) {
+    await db.query(`ALTER TABLE ${JOBS} DROP CONSTRAINT IF EXISTS ${JOBS}_kind_check`);
+    await db.query(`ALTER TABLE ${JOBS} ADD CONSTRAINT ${JOBS}_kind_check CHECK (kind IN (${KIND_LIST}))`);
+  }
 }
 
 interface JobRow {

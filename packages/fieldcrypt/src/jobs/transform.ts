@@ -14,6 +14,8 @@ export interface JobColumn {
   readonly name: string;
   readonly column: EncryptedColumn;
   readonly blindIndex: { readonly column: string; readonly index: BlindIndex } | undefined;
+  /** Import jobs only: the column holding the legacy values, when it is not `name` itself. */
+  readonly source?: string | undefined;
 }
 
 /** New stored values for a cell (and its blind-index column, when recomputed). */
@@ -40,14 +42,18 @@ export function transformCell(
   storedIndex: unknown,
   context: () => RowContext,
   keyring: Keyring | undefined,
+  row: Readonly<Record<string, unknown>>,
 ): CellChange | undefined {
-  if (stored === null || stored === undefined) return undefined;
   const { column, blindIndex } = target;
   const field = `${column.table}.${column.column}`;
+  if (kind === "import") return importCell(target, stored, context, row, field);
+  if (stored === null || stored === undefined) return undefined;
   if (kind === "encrypt") {
     if (isCell(stored)) return undefined;
     // A damaged cell is not plaintext: sealing it would bury the damage under a valid cell.
     if (looksLikeCell(stored)) throw new InvalidCell(`${field} holds a damaged cell`);
+    // Nor is a legacy value: it is ciphertext, which only an import job opens.
+    if (column.legacy?.matches(stored) === true) return undefined;
     const ctx = context();
     const value = column.encrypt(stored as CellValue, ctx);
     if (blindIndex === undefined) return { value };
@@ -75,4 +81,36 @@ export function transformCell(
     );
   }
   return { value: plaintext };
+}
+
+/**
+ * import: a legacy value (in the column itself, or in its `source` column) → a cell sealed under
+ * the scope's primary key, blind index recomputed. Cells stay; values the format does not match
+ * (plaintext) are left to an encrypt job; a legacy value that does not open throws its error.
+ */
+function importCell(
+  target: JobColumn,
+  stored: unknown,
+  context: () => RowContext,
+  row: Readonly<Record<string, unknown>>,
+  field: string,
+): CellChange | undefined {
+  const { column, blindIndex } = target;
+  const legacy = column.legacy as NonNullable<EncryptedColumn["legacy"]>;
+  if (target.source !== undefined) {
+    // Into its own column: a target that holds anything already (a cell the app wrote) is done.
+    if (stored !== null && stored !== undefined) {
+      if (looksLikeCell(stored) && !isCell(stored)) throw new InvalidCell(`${field} holds a damaged cell`);
+      return undefined;
+    }
+  }
+  const source = target.source === undefined ? stored : row[target.source];
+  if (source === null || source === undefined || isCell(source)) return undefined;
+  if (looksLikeCell(source)) throw new InvalidCell(`${field} holds a damaged cell`);
+  if (!legacy.matches(source)) return undefined;
+  const plaintext = legacy.decrypt(source, row) as CellValue;
+  const ctx = context();
+  const value = column.encrypt(plaintext, ctx);
+  if (blindIndex === undefined) return { value };
+  return { value, blindIndex: plaintext === null ? null : blindIndex.index.compute(plaintext as string, ctx.scope) };
 }

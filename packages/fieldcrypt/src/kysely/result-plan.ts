@@ -190,7 +190,7 @@ export function decryptRows(plan: ResultPlan, rows: readonly UnknownRow[]): Unkn
         const stored = row[name];
         if (stored === null || stored === undefined) continue;
         ctx ??= table.rowContext(Object.fromEntries(context.map(([bound, result]) => [bound, row[result]])));
-        out[name] = table.columns.get(column)?.decrypt(stored, ctx);
+        out[name] = table.columns.get(column)?.decrypt(stored, ctx, row);
       }
     }
     return out;

@@ -171,7 +171,7 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
         const stored = row[name];
         if (stored === undefined) continue;
         ctx ??= rowContext(row, context);
-        out[name] = column.decrypt(stored, ctx);
+        out[name] = column.decrypt(stored, ctx, row);
       }
       return out as typeof row;
     },
