@@ -529,6 +529,35 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
     expect(twice.exit).toBe(1);
   });
 
+  it("create --primary replaces a scope's primary; a bad --actor is a usage error", async () => {
+    const first = await keys(["create", "--scope", "tenant-c", "--actor", "ops@example.org"]);
+    expect(first.exit).toBe(0);
+    const oldId = /^created data key (dk-\S+) /.exec(first.stdout)?.[1];
+    const second = await keys(["create", "--scope", "tenant-c", "--primary"]);
+    expect(second.stderr).toBe("");
+    expect(second.stdout).toMatch(
+      new RegExp(
+        `^created data key (dk-\\S+) for scope tenant-c: primary, wrapped by root key root-1\n${oldId} is now decrypt-only\n$`,
+      ),
+    );
+    expect(second.exit).toBe(0);
+    expect((await rows()).filter((r) => r.scope === "tenant-c").map((r) => r.state)).toEqual([
+      "decrypt-only",
+      "primary",
+    ]);
+    const { rows: audited } = await admin.query(
+      "SELECT actor, key_ids, details::text AS details FROM fieldcrypt_audit WHERE scope = 'tenant-c' ORDER BY seq",
+    );
+    expect(audited.map((r) => r.actor)).toEqual(["ops@example.org", "fieldcrypt-cli"]);
+    expect(JSON.parse(audited[1]?.details as string)).toEqual({ retired: [oldId], rootKeyId: "root-1" });
+
+    const badActor = await keys(["create", "--scope", "tenant-c", "--actor", "two words"]);
+    expect(badActor.stderr).toBe(
+      errorLines("--actor must be 1-100 characters of A-Z a-z 0-9 . _ @ : / -", "for example: --actor ops@example.org"),
+    );
+    expect(badActor.exit).toBe(2);
+  });
+
   it("every key event was audited, the chain verifies, and no output held a key", async () => {
     expect(await actions()).toEqual([
       "key.create",
@@ -543,9 +572,11 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
       "scope.shred",
       "key.export",
       "key.export",
+      "key.create",
+      "key.create",
     ]);
     const verify = await runCli(["audit", "verify", "--config", CONFIG], { env });
-    expect(verify.stdout).toMatch(/^audit log intact: 12 entries verified; head MAC [0-9a-f]{64}\n$/);
+    expect(verify.stdout).toMatch(/^audit log intact: 14 entries verified; head MAC [0-9a-f]{64}\n$/);
     expect(verify.exit).toBe(0);
     expect(outputs.length).toBeGreaterThan(20);
     for (const result of outputs) {
