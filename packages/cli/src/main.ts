@@ -4,6 +4,7 @@ import { audit } from "./commands/audit.js";
 import { decrypt } from "./commands/decrypt.js";
 import { demo } from "./commands/demo.js";
 import { encrypt } from "./commands/encrypt.js";
+import { importCommand } from "./commands/import.js";
 import { inspect } from "./commands/inspect.js";
 import { jobs } from "./commands/jobs.js";
 import { keygen } from "./commands/keygen.js";
@@ -15,7 +16,18 @@ import { EXIT_CODES_HELP, EXIT_OK, type ExitCode } from "./internal/exit-codes.j
 import type { Io } from "./internal/io.js";
 import { reportError } from "./internal/report-error.js";
 
-const COMMANDS: readonly Command[] = [demo, keygen, encrypt, decrypt, inspect, status, jobs, keys, audit];
+const COMMANDS: readonly Command[] = [
+  demo,
+  keygen,
+  encrypt,
+  decrypt,
+  inspect,
+  status,
+  jobs,
+  importCommand,
+  keys,
+  audit,
+];
 
 // Echoed back only when it looks like a mistyped command, not like data pasted in the wrong place.
 const SAFE_WORD = /^[a-z][a-z0-9-]{0,23}$/;

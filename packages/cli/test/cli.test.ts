@@ -106,7 +106,7 @@ const cases: CliCase[] = [
     exit: 2,
     stderr: errorLines(
       "unknown command frobnicate",
-      "the commands are demo, keygen, encrypt, decrypt, inspect, status, jobs, keys, audit; run `fieldcrypt --help`",
+      "the commands are demo, keygen, encrypt, decrypt, inspect, status, jobs, import, keys, audit; run `fieldcrypt --help`",
     ),
   },
   {

@@ -72,7 +72,10 @@ describe("fieldcrypt jobs: command line and configuration errors (no database ne
       name: "run with a bad --kind",
       args: ["jobs", "run", "--kind", "shred"],
       exit: 2,
-      stderr: errorLines("--kind must be one of encrypt, rotate, decrypt, verify", "run `fieldcrypt jobs --help`"),
+      stderr: errorLines(
+        "--kind must be one of encrypt, rotate, decrypt, verify, import",
+        "run `fieldcrypt jobs --help`",
+      ),
     },
     {
       name: "a bad --workers",

@@ -169,8 +169,8 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt status on a PostgreSQL ser
     const json = await runCli(["status", "--config", config, "--table", "notes", "--json"], { env });
     expect(json.exit).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
-      { table: "notes", column: "body", plaintext: 0, keys: { v1: 9 }, null: 3, total: 12 },
-      { table: "notes", column: "blob", plaintext: 0, keys: { v1: 6 }, null: 6, total: 12 },
+      { table: "notes", column: "body", plaintext: 0, legacy: 0, keys: { v1: 9 }, null: 3, total: 12, failed: 0 },
+      { table: "notes", column: "blob", plaintext: 0, legacy: 0, keys: { v1: 6 }, null: 6, total: 12, failed: 0 },
     ]);
     for (const out of [run, json]) {
       expect(out.stdout + out.stderr).not.toContain(KEY1);

@@ -5,11 +5,10 @@ import { databaseUrl, openPool } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
-import { EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
+import { EXIT_AUDIT_BROKEN, EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
 import type { Io } from "../internal/io.js";
 
 /** `audit verify`: the chain is broken (an entry edited, deleted, reordered or inserted). */
-export const EXIT_AUDIT_BROKEN = 4 as unknown as ExitCode;
 
 const SUB_HINT = "the subcommands are verify, list; run `fieldcrypt audit --help`";
 

@@ -7,23 +7,23 @@ import {
   listJobRuns,
   runJob,
 } from "fieldcrypt/jobs";
+import { loadKeyring } from "fieldcrypt/key-store";
 import type { Keyring } from "fieldcrypt/keyring";
 import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
 import type pg from "pg";
-import { loadConfig, quoteName, selectTables } from "../config/config.js";
+import { type FieldcryptConfig, loadConfig, quoteName, selectTables } from "../config/config.js";
 import { databaseUrl, openPool } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
-import { EXIT_FAILED, EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
+import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
 import type { Io } from "../internal/io.js";
 import { loadKeys } from "../internal/load-keys.js";
 import { createProgress } from "../internal/progress.js";
 
 /** Ctrl-C: the shell's code for SIGINT (128 + 2). */
-export const EXIT_INTERRUPTED = 130 as unknown as ExitCode;
 
-const KINDS: readonly JobKind[] = ["encrypt", "rotate", "decrypt", "verify"];
+const KINDS: readonly JobKind[] = ["encrypt", "rotate", "decrypt", "verify", "import"];
 const JOB_ID = /^[A-Za-z0-9._:-]{1,100}$/;
 
 const COMMON = {
@@ -82,7 +82,10 @@ is recorded in fieldcrypt_job_errors (row key, column, code; never data) while t
 
 Options of run:
   --kind KIND                  encrypt (plaintext → cells), rotate (cells → the primary key),
-                               decrypt (cells → plaintext), verify (read and check only)
+                               decrypt (cells → plaintext), verify (read and check only),
+                               import (legacy values → cells, through each column's legacy
+                               format; a table entry's importFrom: { col: "legacy_col" } reads
+                               them from another column, left as it is)
   --table T                    only this configured table
   --columns a,b                only these encrypted columns (default: all of the table's)
   --workers N                  concurrent workers, each on its own connection (default 1)
@@ -94,7 +97,9 @@ Options of run:
 Options of run, resume and retry (retry also takes --dry-run):
   --config FILE                the config module (default: ./fieldcrypt.config.mjs)
   --database-url URL           the database (default: DATABASE_URL)
-  --keys-file FILE             the keys (default: FIELDCRYPT_KEYS, FIELDCRYPT_PRIMARY_KEY)
+  --keys-file FILE             the keys (default: FIELDCRYPT_KEYS, FIELDCRYPT_PRIMARY_KEY; with
+                               neither, and rootKeys in the config: every live data key of
+                               fieldcrypt_keys, each unwrapped once)
   --actor NAME                 who runs the job, for the record of runs (default: the OS user)
   -h, --help                   show this help
 
@@ -193,7 +198,7 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
   const kind = flags.kind;
   if (kind === undefined || !KINDS.includes(kind as JobKind)) {
     throw usageError(
-      kind === undefined ? "missing --kind" : "--kind must be one of encrypt, rotate, decrypt, verify",
+      kind === undefined ? "missing --kind" : "--kind must be one of encrypt, rotate, decrypt, verify, import",
       "run `fieldcrypt jobs --help`",
     );
   }
@@ -218,17 +223,17 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
     }
   }
   for (const table of tables) checkScope(table, t.scope);
-  const { keyring } = await loadKeys(flags["keys-file"], io, {
-    requirePrimary: kind === "encrypt" || kind === "rotate",
-  });
+  // Environment keys are checked before connecting; key-table keys are read once connected.
+  const envKeys = await environmentKeys(flags["keys-file"], io, config, kind !== "decrypt" && kind !== "verify");
   const pool = await openPool(url, t.workers + 1);
   try {
+    const keyring = envKeys ?? (await keyTableKeys(config, pool));
     await ensureJobTables(pool);
     let failed = false;
     for (const table of tables) {
       const own = columns?.filter((c) => Object.hasOwn(table.columns, c));
       if (own !== undefined && own.length === 0) continue;
-      const outcome = await runOne(pool, io, keyring, table, kind as JobKind, own, t, {
+      const outcome = await runOne(pool, io, keyring, config, table, kind as JobKind, own, t, {
         dryRun: flags["dry-run"],
         jobId: undefined,
         retry: false,
@@ -271,10 +276,10 @@ async function resumeCommand(argv: readonly string[], io: Io, retry: boolean): P
         "pass the --config FILE the job was started with",
       );
     checkScope(table, t.scope);
-    const { keyring } = await loadKeys(flags["keys-file"], io, {
-      requirePrimary: job.kind === "encrypt" || job.kind === "rotate",
-    });
-    const outcome = await runOne(pool, io, keyring, table, job.kind, job.columns, t, {
+    const requirePrimary = job.kind !== "decrypt" && job.kind !== "verify";
+    const keyring =
+      (await environmentKeys(flags["keys-file"], io, config, requirePrimary)) ?? (await keyTableKeys(config, pool));
+    const outcome = await runOne(pool, io, keyring, config, table, job.kind, job.columns, t, {
       dryRun: flags["dry-run"],
       jobId: id,
       retry,
@@ -389,6 +394,41 @@ function jobId(value: string | undefined, sub: string): string {
   return value;
 }
 
+/**
+ * The job's keyring in simple mode: `--keys-file` or FIELDCRYPT_KEYS, required unless the config
+ * has rootKeys (key-table mode, {@link keyTableKeys}): then `undefined` when neither is given.
+ */
+async function environmentKeys(
+  keysFile: string | undefined,
+  io: Io,
+  config: FieldcryptConfig,
+  requirePrimary: boolean,
+): Promise<Keyring | undefined> {
+  if (keysFile !== undefined || process.env.FIELDCRYPT_KEYS !== undefined || config.rootKeys.length === 0) {
+    return (await loadKeys(keysFile, io, { requirePrimary })).keyring;
+  }
+  return undefined;
+}
+
+/** Key-table mode: every live data key of fieldcrypt_keys, each unwrapped once by the config's rootKeys. */
+async function keyTableKeys(config: FieldcryptConfig, pool: pg.Pool): Promise<Keyring> {
+  const exists = await pool.query<{ t: string | null }>("SELECT to_regclass('fieldcrypt_keys')::text AS t");
+  if (exists.rows[0]?.t == null) {
+    throw operationError(
+      "the config has rootKeys but the database has no fieldcrypt_keys table",
+      "create data keys with `fieldcrypt keys create --scope S`, or pass environment keys (FIELDCRYPT_KEYS)",
+    );
+  }
+  const { rows } = await pool.query<{ scope: string }>(
+    "SELECT DISTINCT scope FROM fieldcrypt_keys WHERE scope IS NOT NULL AND state <> 'destroyed' ORDER BY scope",
+  );
+  return loadKeyring(pool, config.rootKeys, {
+    scopes: rows.map((r) => r.scope),
+    auditor: config.audit,
+    actor: "fieldcrypt-cli",
+  });
+}
+
 type Outcome = "ok" | "failed" | "interrupted";
 
 /** Runs (or resumes) one table's job with progress on stdout and Ctrl-C as a stop at a batch boundary. */
@@ -396,6 +436,7 @@ async function runOne(
   pool: pg.Pool,
   io: Io,
   keyring: Keyring,
+  config: FieldcryptConfig,
   options: EncryptedTableOptions,
   kind: JobKind,
   columns: readonly string[] | undefined,
@@ -430,6 +471,8 @@ async function runOne(
       jobId: resumeId,
       retryErrors: retry,
       actor: t.actor,
+      auditor: config.audit,
+      importFrom: kind === "import" ? importFromOf(options) : undefined,
       batchSize: t.batchSize,
       dryRun,
       signal: controller.signal,
@@ -462,4 +505,9 @@ async function runOne(
     return "failed";
   }
   return "ok";
+}
+
+/** A table entry's `importFrom` (validated with the config). */
+function importFromOf(options: EncryptedTableOptions): Readonly<Record<string, string>> | undefined {
+  return (options as { importFrom?: Readonly<Record<string, string>> }).importFrom;
 }

@@ -1,6 +1,6 @@
 import { loadConfig, quoteName, selectTables } from "../config/config.js";
 import { columnTypes, databaseUrl, openPool } from "../config/database.js";
-import { type ColumnStatus, countColumn } from "../config/status-sql.js";
+import { type ColumnStatus, countColumn, latestJobFailures } from "../config/status-sql.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
@@ -61,27 +61,39 @@ export const status: Command = {
             `table ${table.table} does not exist`,
             "check the config's table names and the search path",
           );
-        for (const column of Object.keys(table.columns)) {
+        const query = async <Row>(sql: string, params?: readonly unknown[]) =>
+          (await pool.query(sql, params === undefined ? undefined : [...params])).rows as Row[];
+        const failures = await latestJobFailures(query, table.table);
+        for (const [column, options] of Object.entries(table.columns)) {
           const type = types.get(column);
           if (type === undefined)
             throw operationError(`column ${table.table}.${column} does not exist`, "check the config's column names");
-          const query = async <Row>(sql: string, params?: readonly unknown[]) =>
-            (await pool.query(sql, params === undefined ? undefined : [...params])).rows as Row[];
+          const legacy = options.legacy === undefined ? undefined : { textPrefixes: options.legacy.textPrefixes };
           statuses.push(
-            await countColumn(query, table.table, quoteName(table.table), column, quoteName(column), type === "bytea"),
+            await countColumn(
+              query,
+              table.table,
+              quoteName(table.table),
+              column,
+              quoteName(column),
+              type === "bytea",
+              legacy,
+              failures.get(column) ?? 0,
+            ),
           );
         }
       }
     } finally {
       await pool.end();
     }
-    io.out(flags.json ? `${JSON.stringify(statuses.map(toJson), null, 2)}\n` : render(statuses));
+    const legacy = tables.some((t) => Object.values(t.columns).some((c) => c.legacy !== undefined));
+    io.out(flags.json ? `${JSON.stringify(statuses.map(toJson), null, 2)}\n` : render(statuses, legacy));
     return EXIT_OK;
   },
 };
 
 function total(s: ColumnStatus): number {
-  let n = s.plaintext + s.nulls;
+  let n = s.plaintext + s.legacy + s.nulls;
   for (const v of s.byKey.values()) n += v;
   return n;
 }
@@ -91,23 +103,40 @@ function toJson(s: ColumnStatus) {
     table: s.table,
     column: s.column,
     plaintext: s.plaintext,
+    legacy: s.legacy,
     keys: Object.fromEntries([...s.byKey].sort(([a], [b]) => a.localeCompare(b))),
     null: s.nulls,
     total: total(s),
+    failed: s.failed,
   };
 }
 
-/** An aligned table: one row per column, one count column per key id seen. */
-function render(statuses: readonly ColumnStatus[]): string {
+/**
+ * An aligned table: one row per column, one count column per key id seen; LEGACY when a column has
+ * a legacy format configured, FAILED when the latest job of a table recorded failures.
+ */
+function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
   const keyIds = [...new Set(statuses.flatMap((s) => [...s.byKey.keys()]))].sort((a, b) => a.localeCompare(b));
-  const header = ["TABLE", "COLUMN", "PLAINTEXT", ...keyIds.map((k) => `KEY ${k}`), "NULL", "TOTAL"];
+  const failed = statuses.some((s) => s.failed > 0);
+  const header = [
+    "TABLE",
+    "COLUMN",
+    "PLAINTEXT",
+    ...(legacy ? ["LEGACY"] : []),
+    ...keyIds.map((k) => `KEY ${k}`),
+    "NULL",
+    "TOTAL",
+    ...(failed ? ["FAILED"] : []),
+  ];
   const rows = statuses.map((s) => [
     s.table,
     s.column,
     String(s.plaintext),
+    ...(legacy ? [String(s.legacy)] : []),
     ...keyIds.map((k) => String(s.byKey.get(k) ?? 0)),
     String(s.nulls),
     String(total(s)),
+    ...(failed ? [String(s.failed)] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const line = (cells: readonly string[]) =>

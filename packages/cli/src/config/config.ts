@@ -115,6 +115,26 @@ export function validateConfig(value: unknown, shown: string, needs: ConfigNeeds
         ((typeof s.column === "string" && COLUMN.test(s.column)) || typeof s.current === "function");
       if (!ok) throw bad(`${at}.scope must be { column: "name" } or { current: () => string }`);
     }
+    // Import jobs: the column holding each encrypted column's legacy values, when not the column itself.
+    const from = entry.importFrom;
+    if (from !== undefined) {
+      const ok =
+        typeof from === "object" &&
+        from !== null &&
+        !Array.isArray(from) &&
+        Object.entries(from).every(
+          ([to, source]) =>
+            Object.hasOwn(columns, to) &&
+            typeof source === "string" &&
+            COLUMN.test(source) &&
+            !Object.hasOwn(columns, source),
+        );
+      if (!ok) {
+        throw bad(
+          `${at}.importFrom must map encrypted columns to the (unencrypted) columns holding their legacy values`,
+        );
+      }
+    }
   });
   return { tables: tables as EncryptedTableOptions[], rootKeys, audit };
 }

@@ -8,7 +8,11 @@ export interface ColumnStatus {
   readonly table: string;
   readonly column: string;
   readonly plaintext: number;
+  /** Values in the column's legacy format (counted only when one is configured). */
+  readonly legacy: number;
   readonly nulls: number;
+  /** Rows whose cell failed in the table's latest job (fieldcrypt_job_errors). */
+  readonly failed: number;
   readonly byKey: ReadonlyMap<string, number>;
 }
 
@@ -32,12 +36,27 @@ export function isBinaryCellSql(c: string): string {
  * One `SELECT … GROUP BY` over `tableSql` (quoted) counting the cells of column `c` (quoted) by
  * state: a single sequential scan, or an index-only scan with an expression index on the key id.
  */
-export function columnStatusSql(tableSql: string, c: string, binary: boolean): string {
+export function columnStatusSql(tableSql: string, c: string, binary: boolean, legacy?: LegacyMarker): string {
   const sealed = binary ? isBinaryCellSql(c) : `${c} LIKE 'fc1.%'`;
   const keyId = binary ? binaryKeyIdSql(c) : keyIdSql(c);
-  return `SELECT CASE WHEN ${c} IS NULL THEN 'null' WHEN ${sealed} THEN 'key' ELSE 'plaintext' END AS kind,
+  // A legacy format with text prefixes is told apart by them; one without a marker (raw AES-GCM)
+  // claims every value that is not a cell.
+  const isLegacy =
+    legacy === undefined
+      ? undefined
+      : legacy.textPrefixes === undefined || binary
+        ? "TRUE"
+        : legacy.textPrefixes.map((p) => `left(${c}, ${p.length}) = '${p.replaceAll("'", "''")}'`).join(" OR ") ||
+          "FALSE";
+  const legacyCase = isLegacy === undefined ? "" : ` WHEN ${isLegacy} THEN 'legacy'`;
+  return `SELECT CASE WHEN ${c} IS NULL THEN 'null' WHEN ${sealed} THEN 'key'${legacyCase} ELSE 'plaintext' END AS kind,
               CASE WHEN ${c} IS NULL THEN '' WHEN ${sealed} THEN ${keyId} ELSE '' END AS state, count(*) AS n
          FROM ${tableSql} GROUP BY 1, 2`;
+}
+
+/** A configured legacy format, as far as SQL can tell it apart. */
+export interface LegacyMarker {
+  readonly textPrefixes: readonly string[] | undefined;
 }
 
 /** Counts one column's cells by state. */
@@ -48,18 +67,40 @@ export async function countColumn(
   column: string,
   columnSql: string,
   binary: boolean,
+  legacyMarker?: LegacyMarker,
+  failed = 0,
 ): Promise<ColumnStatus> {
   const rows = await query<{ state: string; kind: string; n: string | number }>(
-    columnStatusSql(tableSql, columnSql, binary),
+    columnStatusSql(tableSql, columnSql, binary, legacyMarker),
   );
   const byKey = new Map<string, number>();
   let plaintext = 0;
+  let legacy = 0;
   let nulls = 0;
   for (const row of rows) {
     const n = Number(row.n);
     if (row.kind === "null") nulls += n;
     else if (row.kind === "plaintext") plaintext += n;
+    else if (row.kind === "legacy") legacy += n;
     else byKey.set(row.state, (byKey.get(row.state) ?? 0) + n);
   }
-  return { table, column, plaintext, nulls, byKey };
+  return { table, column, plaintext, legacy, nulls, failed, byKey };
+}
+
+/**
+ * Rows per column that failed in the table's latest job (by start time), from fieldcrypt_job_errors;
+ * empty when the job tables do not exist.
+ */
+export async function latestJobFailures(query: QueryRows, table: string): Promise<Map<string, number>> {
+  const failures = new Map<string, number>();
+  const [exists] = await query<{ t: string | null }>("SELECT to_regclass('fieldcrypt_job_errors')::text AS t");
+  if (exists?.t == null) return failures;
+  const rows = await query<{ column_name: string; n: string | number }>(
+    `SELECT column_name, count(DISTINCT row_key) AS n FROM fieldcrypt_job_errors
+      WHERE job_id = (SELECT id FROM fieldcrypt_jobs WHERE table_name = $1 ORDER BY created_at DESC, id LIMIT 1)
+      GROUP BY 1`,
+    [table],
+  );
+  for (const row of rows) failures.set(row.column_name, Number(row.n));
+  return failures;
 }

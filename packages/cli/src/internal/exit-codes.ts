@@ -6,12 +6,24 @@ export const EXIT_FAILED = 1;
 export const EXIT_USAGE = 2;
 /** The configuration is wrong: no or invalid keyring, key file permissions. */
 export const EXIT_CONFIG = 3;
+/** `fieldcrypt audit verify`: the audit log's chain is broken (an entry edited, deleted, reordered). */
+export const EXIT_AUDIT_BROKEN = 4;
+/** Ctrl-C stopped a job at a batch boundary (128 + SIGINT). */
+export const EXIT_INTERRUPTED = 130;
 
-export type ExitCode = typeof EXIT_OK | typeof EXIT_FAILED | typeof EXIT_USAGE | typeof EXIT_CONFIG;
+export type ExitCode =
+  | typeof EXIT_OK
+  | typeof EXIT_FAILED
+  | typeof EXIT_USAGE
+  | typeof EXIT_CONFIG
+  | typeof EXIT_AUDIT_BROKEN
+  | typeof EXIT_INTERRUPTED;
 
 /** The exit-code table as printed by `fieldcrypt --help`. */
 export const EXIT_CODES_HELP = `Exit codes:
   0  success
   1  operation failed (decryption failed, key not found, invalid cell, bad value)
   2  usage error (unknown command or flag, missing or bad flag value)
-  3  configuration error (no or invalid keyring, key file permissions)`;
+  3  configuration error (no or invalid keyring, key file permissions)
+  4  audit verify: the audit log was tampered with (an entry edited, deleted or reordered)
+  130  interrupted (Ctrl-C): a job stopped at a batch boundary; resume it by id`;

@@ -14,6 +14,7 @@ import {
   type BatchPlan,
   columnTypes,
   keyAlias,
+  quote,
   rangeBounds,
   selectBatch,
   selectByKeys,
@@ -716,9 +717,13 @@ class LeaseLost extends Error {}
 
 /** Splits a new parallel job into key ranges, in the job's creating transaction. */
 async function createRanges(tx: Queryable, plan: BatchPlan, jobId: string, n: number): Promise<void> {
-  const bounds = rangeBounds(plan, n);
+  // Up to n slices of equal size: every ceil(rows / n)-th key bounds one (a count, then one pass).
+  const counted = await tx.query(`SELECT count(*)::bigint AS n FROM ${quote(plan.table)}`);
+  const total = Number((counted.rows[0] as { n: unknown }).n);
+  const step = Math.max(1, Math.ceil(total / n));
+  const bounds = rangeBounds(plan, step, total);
   const rows = (await tx.query(bounds.text, bounds.values)).rows as Record<string, unknown>[];
-  const uppers = rows.slice(0, -1).map((row) => JSON.stringify(plan.keys.map((_, i) => row[keyAlias(i)] as string)));
+  const uppers = rows.map((row) => JSON.stringify(plan.keys.map((_, i) => row[keyAlias(i)] as string)));
   const lowers: (string | null)[] = [null, ...uppers];
   const allUppers: (string | null)[] = [...uppers, null];
   await tx.query(

@@ -170,17 +170,18 @@ export function updateBatch(
 }
 
 /**
- * The last key (text form) of each of up to `n` equal slices of the table in key order (`ntile`),
- * without the last slice: the inclusive upper bounds of all ranges but the last, which is open.
- * Reads every key once, when a parallel job is created; never used for paging.
+ * The key (text form) of every `step`-th row of the table in key order, before its last row: the
+ * inclusive upper bounds of all ranges but the last, which is open. One pass over the primary-key
+ * index in order (a window `row_number`, no sort), when a parallel job is created; never used for
+ * paging. `rows` is the table's row count, read just before in the same transaction.
  */
-export function rangeBounds(plan: BatchPlan, n: number): { text: string; values: unknown[] } {
+export function rangeBounds(plan: BatchPlan, step: number, rows: number): { text: string; values: unknown[] } {
   const keys = plan.keys.map(quote);
   const texts = keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`);
   return {
     text:
-      `SELECT DISTINCT ON (b) b, ${texts.join(", ")} FROM (SELECT ${keys.join(", ")}, ntile($1::integer) OVER (ORDER BY ${keys.join(", ")}) AS b ` +
-      `FROM ${quote(plan.table)}) AS s ORDER BY b, ${keys.map((k) => `${k} DESC`).join(", ")}`,
-    values: [n],
+      `SELECT ${texts.join(", ")} FROM (SELECT ${keys.join(", ")}, row_number() OVER (ORDER BY ${keys.join(", ")}) AS rn ` +
+      `FROM ${quote(plan.table)}) AS s WHERE rn % $1::bigint = 0 AND rn < $2::bigint ORDER BY rn`,
+    values: [step, rows],
   };
 }

@@ -31,6 +31,7 @@ function fingerprint(text: string): string {
 class CloakFormat extends RedactedFormat implements LegacyFormat {
   readonly name = "cloak";
   readonly rowColumns: readonly string[] = Object.freeze([]);
+  readonly textPrefixes: readonly string[] = Object.freeze(["v1.aesgcm256."]);
   readonly #keys = new Map<string, KeyObject>();
   readonly #output: LegacyOutput;
 

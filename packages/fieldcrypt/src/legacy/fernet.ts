@@ -128,6 +128,8 @@ function positiveInteger(value: unknown, name: string): number {
 class FernetFormat extends RedactedFormat implements LegacyFormat {
   readonly name = "fernet";
   readonly rowColumns: readonly string[];
+  /** 0x80 and a timestamp's four zero high bytes, in base64url ("Z0FBQUFB" once more encoded). */
+  readonly textPrefixes: readonly string[];
   readonly #keys: readonly FernetKey[] | undefined;
   readonly #output: LegacyOutput;
   readonly #ttl: number | undefined;
@@ -152,6 +154,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
     if (options.ttlSeconds !== undefined) this.#ttl = positiveInteger(options.ttlSeconds, "ttlSeconds");
     this.#now = options.now ?? Date.now;
     this.#double = options.doubleBase64 === true;
+    this.textPrefixes = Object.freeze([this.#double ? "Z0FBQUFB" : "gAAAAA"]);
     this.#cacheSize = options.cacheSize === undefined ? 10_000 : positiveInteger(options.cacheSize, "cacheSize");
     if ((options.key === undefined) === (options.derive === undefined)) {
       throw new InvalidOption("fernetFormat needs exactly one of key or derive");

@@ -31,6 +31,11 @@ export interface LegacyFormat {
   /** Other columns of the row the format needs (e.g. `["user_id"]` or `["salt"]`); `[]` when none. */
   readonly rowColumns: readonly string[];
   /**
+   * Text every stored value of this format starts with (one of them), so SQL alone can count
+   * legacy values (`fieldcrypt status`); absent for a format without a marker (raw AES-GCM).
+   */
+  readonly textPrefixes?: readonly string[] | undefined;
+  /**
    * Cheap structural check: could this stored value (string or Uint8Array, from `text` or `bytea`)
    * be this format? It never decrypts. A format without a marker (raw AES-GCM) matches any value
    * long enough, so test fieldcrypt cells first.

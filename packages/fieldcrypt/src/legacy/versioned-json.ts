@@ -34,6 +34,7 @@ export interface VersionedJsonFormatOptions {
 class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
   readonly name = "versioned-json";
   readonly rowColumns: readonly string[];
+  readonly textPrefixes: readonly string[] = Object.freeze(["{"]);
   readonly #keys = new Map<string, KeyObject>();
   readonly #versionField: string;
   readonly #ciphertextField: string;
