@@ -7,7 +7,9 @@ import { inspect } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAuditor, createAuditTable, verifyAudit } from "../src/audit/index.js";
-import { decrypt, encrypt } from "../src/cell/index.js";
+import { decrypt, encrypt, inspectCell } from "../src/cell/index.js";
+import { encryptedColumn } from "../src/column/index.js";
+import { KeyNotFound } from "../src/errors/index.js";
 import {
   createDataKey,
   createKeyCache,
@@ -19,7 +21,7 @@ import {
   rotateRootKey,
   shredScope,
 } from "../src/key-store/index.js";
-import type { Keyring } from "../src/keyring/index.js";
+import { createKeyring, type Keyring } from "../src/keyring/index.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
 import { openTestDb, type TestDb } from "./db.js";
@@ -294,16 +296,25 @@ describe("crypto-shredding", () => {
     const after = await loadKeyring(q, root1, { scopes: [A, B] });
     expect(destroyedKeyIds(after).sort()).toEqual([a1.id, a2.id].sort());
     for (const id of [1, 2]) {
-      const e = await caught(async () => {
-        try {
-          return await readNote(after, id);
-        } catch (error) {
-          rethrowDestroyed(after, error);
-        }
-      });
+      // decrypt itself tells a destroyed key from an unknown one.
+      const e = await caught(() => readNote(after, id));
       expect(e).toMatchObject({ code: "ERR_KEY_DESTROYED", name: "KeyDestroyed" });
       expect(e.message).toMatch(/^key "dk-[^"]+" was destroyed \(crypto-shredded\)$/);
+      // rethrowDestroyed keeps working for errors caught elsewhere.
+      const keyId = (e as { keyId?: string }).keyId as string;
+      const again = await caught(async () => rethrowDestroyed(after, new KeyNotFound(keyId)));
+      expect(again).toMatchObject({ code: "ERR_KEY_DESTROYED" });
     }
+    // A keyring that never knew the key (not loaded from the key table) still says "not found".
+    const unrelated = await loadKeyring(q, root1, { scopes: [B] });
+    expect(await caught(() => readNote(unrelated, 1))).toMatchObject({ code: "ERR_KEY_NOT_FOUND" });
+    // A column may read a shredded cell as null instead; other failures still throw.
+    const lenient = encryptedColumn(after, { table: "notes", column: "body", destroyed: "null" });
+    const [row1] = await db.query<{ body: string }>("SELECT body FROM notes WHERE id = 1");
+    expect(lenient.decrypt(row1?.body, { scope: A, rowKey: 1 })).toBeNull();
+    expect(() => lenient.decrypt(`fc1.${"A".repeat(80)}`, { scope: A, rowKey: 1 })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_CELL" }),
+    );
     expect(await readNote(after, 3)).toBe("keep me");
     // Other errors pass through rethrowDestroyed unchanged.
     const plain = new Error("x");
@@ -315,6 +326,28 @@ describe("crypto-shredding", () => {
     expect(log.at(-1)).toEqual({ action: "scope.shred", scope: A, key_ids: [a1.id, a2.id].sort() });
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 4 });
     expect(await shredScope(q, A)).toEqual({ destroyed: [] });
+  });
+});
+
+describe("from simple mode to the key table", () => {
+  it("include keeps environment keys decrypt-only while the table's keys become the primaries", async () => {
+    const env = createKeyring([
+      { id: "v1", secret: keyBytes(0x31) },
+      { id: "v2", secret: keyBytes(0x32), primary: true },
+    ]);
+    await writeNote(env, 1, A, "written in simple mode");
+    const a = await createDataKey(q, root1, A);
+    const ring = await loadKeyring(q, root1, { scopes: [A], include: env });
+    expect(ring.list()).toEqual([
+      { id: a.id, scope: A, state: "primary" },
+      { id: "v1", scope: undefined, state: "decrypt-only" },
+      { id: "v2", scope: undefined, state: "decrypt-only" },
+    ]);
+    expect(await readNote(ring, 1)).toBe("written in simple mode");
+    expect(encrypt(ring, "new", ctx(A, 2)).startsWith("fc1.")).toBe(true);
+    expect(inspectCell(encrypt(ring, "new", ctx(A, 2))).keyId).toBe(a.id);
+    // A scope without a table key has no primary: the environment keys never encrypt again.
+    expect(await caught(() => encrypt(ring, "x", ctx(B, 3)))).toMatchObject({ code: "ERR_NO_PRIMARY_KEY" });
   });
 });
 

@@ -97,9 +97,10 @@ Options of run:
 Options of run, resume and retry (retry also takes --dry-run):
   --config FILE                the config module (default: ./fieldcrypt.config.mjs)
   --database-url URL           the database (default: DATABASE_URL)
-  --keys-file FILE             the keys (default: FIELDCRYPT_KEYS, FIELDCRYPT_PRIMARY_KEY; with
-                               neither, and rootKeys in the config: every live data key of
-                               fieldcrypt_keys, each unwrapped once)
+  --keys-file FILE             the keys (default: FIELDCRYPT_KEYS, FIELDCRYPT_PRIMARY_KEY). With
+                               rootKeys in the config, the keys are every live data key of
+                               fieldcrypt_keys (each unwrapped once), plus these, decrypt-only
+                               (moving cells from simple mode to the key table)
   --actor NAME                 who runs the job, for the record of runs (default: the OS user)
   -h, --help                   show this help
 
@@ -227,7 +228,7 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
   const envKeys = await environmentKeys(flags["keys-file"], io, config, kind !== "decrypt" && kind !== "verify");
   const pool = await openPool(url, t.workers + 1);
   try {
-    const keyring = envKeys ?? (await keyTableKeys(config, pool));
+    const keyring = await jobKeyring(config, pool, envKeys);
     await ensureJobTables(pool);
     let failed = false;
     for (const table of tables) {
@@ -277,8 +278,8 @@ async function resumeCommand(argv: readonly string[], io: Io, retry: boolean): P
       );
     checkScope(table, t.scope);
     const requirePrimary = job.kind !== "decrypt" && job.kind !== "verify";
-    const keyring =
-      (await environmentKeys(flags["keys-file"], io, config, requirePrimary)) ?? (await keyTableKeys(config, pool));
+    const envKeys = await environmentKeys(flags["keys-file"], io, config, requirePrimary);
+    const keyring = await jobKeyring(config, pool, envKeys);
     const outcome = await runOne(pool, io, keyring, config, table, job.kind, job.columns, t, {
       dryRun: flags["dry-run"],
       jobId: id,
@@ -395,8 +396,9 @@ function jobId(value: string | undefined, sub: string): string {
 }
 
 /**
- * The job's keyring in simple mode: `--keys-file` or FIELDCRYPT_KEYS, required unless the config
- * has rootKeys (key-table mode, {@link keyTableKeys}): then `undefined` when neither is given.
+ * The environment keys (`--keys-file` or FIELDCRYPT_KEYS): the job's keyring in simple mode, where
+ * they are required. With rootKeys in the config (key-table mode) they are optional and only
+ * decrypt — the cells a rotate job moves from simple mode to the key table.
  */
 async function environmentKeys(
   keysFile: string | undefined,
@@ -404,14 +406,22 @@ async function environmentKeys(
   config: FieldcryptConfig,
   requirePrimary: boolean,
 ): Promise<Keyring | undefined> {
-  if (keysFile !== undefined || process.env.FIELDCRYPT_KEYS !== undefined || config.rootKeys.length === 0) {
-    return (await loadKeys(keysFile, io, { requirePrimary })).keyring;
-  }
-  return undefined;
+  if (config.rootKeys.length === 0) return (await loadKeys(keysFile, io, { requirePrimary })).keyring;
+  if (keysFile === undefined && process.env.FIELDCRYPT_KEYS === undefined) return undefined;
+  return (await loadKeys(keysFile, io, { requirePrimary: false })).keyring;
 }
 
-/** Key-table mode: every live data key of fieldcrypt_keys, each unwrapped once by the config's rootKeys. */
-async function keyTableKeys(config: FieldcryptConfig, pool: pg.Pool): Promise<Keyring> {
+/** The job's keyring: the environment keys in simple mode, the key table's (plus those) otherwise. */
+async function jobKeyring(config: FieldcryptConfig, pool: pg.Pool, envKeys: Keyring | undefined): Promise<Keyring> {
+  if (config.rootKeys.length === 0) return envKeys as Keyring;
+  return keyTableKeys(config, pool, envKeys);
+}
+
+/**
+ * Key-table mode: every live data key of fieldcrypt_keys, each unwrapped once by the config's
+ * rootKeys, and the environment keys (if any) decrypt-only.
+ */
+async function keyTableKeys(config: FieldcryptConfig, pool: pg.Pool, include: Keyring | undefined): Promise<Keyring> {
   const exists = await pool.query<{ t: string | null }>("SELECT to_regclass('fieldcrypt_keys')::text AS t");
   if (exists.rows[0]?.t == null) {
     throw operationError(
@@ -424,6 +434,7 @@ async function keyTableKeys(config: FieldcryptConfig, pool: pg.Pool): Promise<Ke
   );
   return loadKeyring(pool, config.rootKeys, {
     scopes: rows.map((r) => r.scope),
+    include,
     auditor: config.audit,
     actor: "fieldcrypt-cli",
   });

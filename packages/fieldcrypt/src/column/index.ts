@@ -10,7 +10,14 @@
 import { type Cell, decrypt } from "../cell/decrypt.js";
 import { encrypt } from "../cell/encrypt.js";
 import { isCell } from "../cell/inspect.js";
-import { AlreadyEncrypted, InvalidOption, NotEncrypted, TypeMismatch, UnsupportedValue } from "../errors/index.js";
+import {
+  AlreadyEncrypted,
+  InvalidOption,
+  isFieldcryptError,
+  NotEncrypted,
+  TypeMismatch,
+  UnsupportedValue,
+} from "../errors/index.js";
 import { contextBytes, type RowKey } from "../internal/context.js";
 import { describeType } from "../internal/describe-type.js";
 import { type AlgorithmName, MAGIC, TEXT_PREFIX, TYPE_NAMES, type ValueTypeName } from "../internal/format.js";
@@ -46,6 +53,12 @@ export interface EncryptedColumnOptions {
    * plaintext, and one that fails to open fails (`ERR_DECRYPTION_FAILED`). Writes always seal cells.
    */
   readonly legacy?: LegacyFormat | undefined;
+  /**
+   * How a read treats a cell whose data key was crypto-shredded (`ERR_KEY_DESTROYED`, see
+   * `fieldcrypt/key-store`): `"error"` (default) throws it; `"null"` reads the value as `null`, for
+   * apps that show erased subjects' fields as empty. Other failures always throw.
+   */
+  readonly destroyed?: "error" | "null" | undefined;
 }
 
 /** What an adapter knows about the row at hand. */
@@ -135,6 +148,10 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
   const field = `${table}.${column}`;
   const cellOptions = { form, algorithm };
   const legacy = options.legacy;
+  const destroyed = options.destroyed ?? "error";
+  if (destroyed !== "error" && destroyed !== "null") {
+    throw new InvalidOption(`${field}: destroyed must be "error" or "null"`);
+  }
   if (
     legacy !== undefined &&
     (typeof legacy !== "object" ||
@@ -179,7 +196,13 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
         if (mode === "transition") return stored as CellValue;
         throw new NotEncrypted(field);
       }
-      const value = decrypt(keyring, stored as Cell, { table, column, scope: row?.scope, rowKey: row?.rowKey });
+      let value: CellValue;
+      try {
+        value = decrypt(keyring, stored as Cell, { table, column, scope: row?.scope, rowKey: row?.rowKey });
+      } catch (error) {
+        if (destroyed === "null" && isFieldcryptError(error, "ERR_KEY_DESTROYED")) return null;
+        throw error;
+      }
       checkType(value);
       return value;
     },

@@ -1,5 +1,7 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { InvalidOption, isFieldcryptError } from "../errors/index.js";
+import { destroyedByKeyring } from "../internal/destroyed-keys.js";
+import { getKeyMaterial } from "../internal/key-material.js";
 import { createKeyring, type Keyring, type KeyringEntry } from "../keyring/keyring.js";
 import { KeyDestroyed, RootKeyUnavailable } from "../kms/errors.js";
 import type { RootKeyProvider } from "../kms/provider.js";
@@ -15,6 +17,11 @@ export interface LoadKeyringOptions extends KeyEventOptions {
   readonly shared?: boolean | undefined;
   /** A cache shared between loads: a cached data key costs no provider call until its TTL ends. */
   readonly cache?: KeyCache | undefined;
+  /**
+   * Keys of another keyring to keep, decrypt-only (their primaries are not primaries here): the
+   * environment keys of simple mode while a rotate job moves their cells to the key table's keys.
+   */
+  readonly include?: Keyring | undefined;
 }
 
 interface KeyRow {
@@ -25,8 +32,6 @@ interface KeyRow {
   readonly wrapped_key: Uint8Array | null;
 }
 
-const destroyedByKeyring = new WeakMap<Keyring, ReadonlySet<string>>();
-
 /**
  * Loads the data keys of `scopes` (and the shared ones) into a {@link Keyring} for the synchronous
  * `encrypt`/`decrypt` of `fieldcrypt/cell` and the adapters: at startup, or per tenant in a request
@@ -36,8 +41,9 @@ const destroyedByKeyring = new WeakMap<Keyring, ReadonlySet<string>>();
  * `provider` may be a list (during a root rotation, the old and the new root key); a data key
  * wrapped by a root key no provider holds gives `ERR_ROOT_KEY_UNAVAILABLE`, a provider that fails
  * or cannot be reached gives `ERR_ROOT_KEY_UNAVAILABLE`, a wrapped key that does not open gives
- * `ERR_UNWRAP_FAILED` (audited as `key.unwrap-failed`). Destroyed keys are left out; pass a failed
- * decrypt to {@link rethrowDestroyed} to turn its `ERR_KEY_NOT_FOUND` into `ERR_KEY_DESTROYED`.
+ * `ERR_UNWRAP_FAILED` (audited as `key.unwrap-failed`). Destroyed keys are left out, and a cell
+ * of one fails with `ERR_KEY_DESTROYED` (a column may read it as `null` instead: its `destroyed`
+ * option). A cell of a key the keyring never had fails with `ERR_KEY_NOT_FOUND`.
  *
  * @example
  * ```ts
@@ -79,6 +85,19 @@ export async function loadKeyring(
       exported.push(bytes);
       entries.push({ id: row.id, secret: bytes, scope: row.scope ?? undefined, primary: row.state === "primary" });
     });
+    for (const info of options.include?.list() ?? []) {
+      const key = options.include?.get(info.id);
+      const material = key === undefined ? undefined : getKeyMaterial(key);
+      if (material === undefined) continue;
+      if (entries.some((e) => e.id === info.id)) {
+        throw new InvalidOption(
+          `key id ${JSON.stringify(info.id)} is both in the key table and in the included keyring`,
+        );
+      }
+      const bytes = material.export();
+      exported.push(bytes);
+      entries.push({ id: info.id, secret: bytes, scope: info.scope });
+    }
     const keyring = createKeyring(entries);
     destroyedByKeyring.set(keyring, destroyed);
     return keyring;
