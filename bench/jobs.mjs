@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { spawn } from "node:child_process";
 // The jobs engine against the database's own speed limit (issue 4): 1,000,000 rows of ~150-byte
 // values on the PostgreSQL server, in one run, each measurement on a fresh copy of the same table:
 //
@@ -41,7 +42,7 @@ if (URL_ === undefined) {
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
 const OFFSET_ROWS = Number(process.env.BENCH_OFFSET_ROWS ?? ROWS);
-const ONLY = new Set((process.env.BENCH_ONLY ?? "a,b,c,d,e,f").split(","));
+const ONLY = new Set((process.env.BENCH_ONLY ?? "a,b,c,d,e,f,g").split(","));
 const SCHEMA = `fc_bench_jobs_${process.pid}`;
 const TICK = 100; // USER_HZ: clock ticks per second in /proc/<pid>/stat (100 on Linux x86_64)
 
@@ -246,6 +247,52 @@ async function rotate(table, workers) {
   return times;
 }
 
+/**
+ * (g) fieldcrypt rotate with 2 worker processes on one job id (each claims key ranges; the job is
+ * created here, its ranges split, then run by bench/jobs-worker.mjs twice). Node CPU is the
+ * children's own (reported by them); PostgreSQL CPU is all postgres processes (measure() reports
+ * the sum as "other PG" since the children's backends are not this process's connections).
+ */
+async function rotateProcesses(table, processes) {
+  const stop = new AbortController();
+  stop.abort(); // create the job and its ranges, run nothing
+  const created = await runJob(pool, encryptedTable(ringV2, options(table)), {
+    kind: "rotate",
+    keyring: ringV2,
+    workers: processes,
+    signal: stop.signal,
+  });
+  const runs = await Promise.all(
+    Array.from(
+      { length: processes },
+      () =>
+        new Promise((resolve, reject) => {
+          const child = spawn(process.execPath, [new URL("./jobs-worker.mjs", import.meta.url).pathname], {
+            env: {
+              ...process.env,
+              WORKER_DATABASE_URL: withPath.toString(),
+              WORKER_JOB_ID: created.jobId,
+              WORKER_BATCH: String(BATCH),
+            },
+            stdio: ["ignore", "pipe", "inherit"],
+          });
+          let out = "";
+          child.stdout.on("data", (chunk) => {
+            out += chunk;
+          });
+          child.on("exit", (code) =>
+            code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`worker exit ${code}`)),
+          );
+        }),
+    ),
+  );
+  childCpuMs = runs.reduce((s, r) => s + r.cpuMs, 0);
+  const { rows } = await pool.query("SELECT count(*)::int AS n FROM notes WHERE body LIKE 'fc1.%'");
+  if (rows[0].n !== ROWS) throw new Error(`processes: ${rows[0].n} cells`);
+  return runs.flatMap((r) => r.times);
+}
+let childCpuMs = 0;
+
 /** (d) LIMIT/OFFSET, like the hand-rolled scripts: decrypt/encrypt in JS, batched UPDATE, no CAS. */
 async function limitOffset(table) {
   const t = encryptedTable(ringV2, options(table));
@@ -289,11 +336,13 @@ const results = [];
 async function measure(label, table, rows, run, from = "base") {
   await copy(table, from);
   const pids = await backendPids(pool, 4); // every connection the pool will use
+  childCpuMs = 0;
   const before = cpuSnapshot(pids);
   const t0 = performance.now();
   const times = await run(table);
   const seconds = (performance.now() - t0) / 1000;
   const cpu = cpuDelta(before, pids);
+  cpu.nodeMs += childCpuMs; // worker processes' own CPU (g)
   const tenth = Math.max(1, Math.floor(times.length / 10));
   const r = {
     label,
@@ -330,6 +379,7 @@ if (ONLY.has("c")) await measure("(c) fieldcrypt rotate, 2 workers", "notes", RO
 if (ONLY.has("d")) await measure("(d) LIMIT/OFFSET loop (reference)", "notes", OFFSET_ROWS, limitOffset);
 if (ONLY.has("e")) await measure("(e) crypto floor, 1 connection", "notes", ROWS, (t) => rawRotate(t, 1), "raw_base");
 if (ONLY.has("f")) await measure("(f) crypto floor, 2 connections", "notes", ROWS, (t) => rawRotate(t, 2), "raw_base");
+if (ONLY.has("g")) await measure("(g) fieldcrypt rotate, 2 processes", "notes", ROWS, (t) => rotateProcesses(t, 2));
 const a = results.find((x) => x.label.startsWith("(a)"));
 const c = results.find((x) => x.label.startsWith("(c)"));
 if (a !== undefined && c !== undefined) {
