@@ -49,6 +49,11 @@ describe("package shape", () => {
       "fieldcrypt/kysely": await import("fieldcrypt/kysely"),
       "fieldcrypt/typeorm": await import("fieldcrypt/typeorm"),
       "fieldcrypt/prisma": await import("fieldcrypt/prisma"),
+      "fieldcrypt/legacy": await import("fieldcrypt/legacy"),
+      "fieldcrypt/kms/pkcs11": await import("fieldcrypt/kms/pkcs11"),
+      "fieldcrypt/kms/aws": await import("fieldcrypt/kms/aws"),
+      "fieldcrypt/kms/gcp": await import("fieldcrypt/kms/gcp"),
+      "fieldcrypt/kms/vault": await import("fieldcrypt/kms/vault"),
     };
     for (const [name, module] of Object.entries(subpaths)) expect(Object.keys(module).length, name).toBeGreaterThan(0);
     // The root re-exports the concepts, but not the insecure export.
@@ -61,6 +66,42 @@ describe("package shape", () => {
     const ctx = { table: "t", column: "c" };
     expect(cell.decrypt(k, cell.encrypt(k, "hello", ctx), ctx)).toBe("hello");
     expect(insecure.exportInsecureKeyBytes(k.primary())).toHaveLength(32);
+  });
+
+  it("every subpath of the exports map is tested above", () => {
+    const tested = readFileSync(new URL(import.meta.url), "utf8");
+    for (const path of Object.keys(manifest.exports)) {
+      if (path === "." || path === "./package.json") continue;
+      expect(tested, path).toContain(`"fieldcrypt${path.slice(1)}"`);
+    }
+  });
+
+  it("the core never loads an optional SDK or ORM: only its own subpath does", () => {
+    const dist = new URL("../dist/", import.meta.url);
+    // Static imports and re-exports at the start of a line (as tsc emits them; doc comments start with " *").
+    const imports = /^(?:import|export)\b[^\n]*?\sfrom\s*"([^"]+)";$/gm;
+    /** Every bare module the built file at `entry` imports, through its relative imports. */
+    const reach = (entry: string): Set<string> => {
+      const seen = new Set<string>();
+      const bare = new Set<string>();
+      const visit = (url: URL) => {
+        if (seen.has(url.href)) return;
+        seen.add(url.href);
+        const text = readFileSync(url, "utf8");
+        for (const [, name] of text.matchAll(imports)) {
+          if ((name as string).startsWith(".")) visit(new URL(name as string, url));
+          else bare.add(name as string);
+        }
+      };
+      visit(new URL(entry, dist));
+      return bare;
+    };
+    const core = ["index.js", "cell/index.js", "keyring/index.js", "table/index.js", "kms/index.js"];
+    for (const entry of [...core, "key-store/index.js", "jobs/index.js", "legacy/index.js", "audit/index.js"]) {
+      const modules = [...reach(entry)].filter((m) => !m.startsWith("node:"));
+      expect(modules, entry).toEqual([]);
+    }
+    expect([...reach("kms/aws.js")].filter((m) => !m.startsWith("node:"))).toEqual(["@aws-sdk/client-kms"]);
   });
 
   it("keeps internals unreachable", () => {
