@@ -7,6 +7,7 @@ import { operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
 import { EXIT_AUDIT_BROKEN, EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
 import type { Io } from "../internal/io.js";
+import { textTable } from "../internal/text-table.js";
 
 /** `audit verify`: the chain is broken (an entry edited, deleted, reordered or inserted). */
 
@@ -185,13 +186,7 @@ async function listCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
       e.keyIds.length === 0 ? "-" : e.keyIds.join(","),
       JSON.stringify(e.details),
     ]);
-    const widths = header.map((h, i) => Math.max(h.length, ...table.map((r) => (r[i] ?? "").length)));
-    const line = (cells: readonly string[]) =>
-      cells
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join("  ")
-        .trimEnd();
-    io.out(`${[line(header), ...table.map(line)].join("\n")}\n`);
+    io.out(`${textTable(header, table)}\n`);
     return EXIT_OK;
   } finally {
     await pool.end();

@@ -20,6 +20,7 @@ import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, type ExitCode } from "../intern
 import type { Io } from "../internal/io.js";
 import { loadKeys } from "../internal/load-keys.js";
 import { createProgress } from "../internal/progress.js";
+import { textTable } from "../internal/text-table.js";
 
 /** Ctrl-C: the shell's code for SIGINT (128 + 2). */
 
@@ -326,7 +327,7 @@ async function errorsCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     }
     const header = ["TABLE", "ROW KEY", "COLUMN", "CODE", "TIME"];
     const rows = errors.map((e) => [e.table, e.rowKey.join(","), e.column, e.code, e.createdAt.toISOString()]);
-    io.out(`${table(header, rows)}\n`);
+    io.out(`${textTable(header, rows)}\n`);
     return EXIT_OK;
   } finally {
     await pool.end();
@@ -367,22 +368,11 @@ async function runsCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
       r.counts === null ? "" : String(r.counts.processed),
       r.counts === null ? "" : String(r.counts.failed),
     ]);
-    io.out(`${table(header, rows)}\n`);
+    io.out(`${textTable(header, rows)}\n`);
     return EXIT_OK;
   } finally {
     await pool.end();
   }
-}
-
-/** Columns padded to their widest cell, two spaces apart. */
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return [line(header), ...rows.map(line)].join("\n");
 }
 
 function jobId(value: string | undefined, sub: string): string {

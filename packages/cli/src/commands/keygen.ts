@@ -1,9 +1,9 @@
-import { open } from "node:fs/promises";
 import { generateKeyString } from "fieldcrypt/keyring";
 import { parseCommandArgs } from "../internal/args.js";
-import { operationError, usageError } from "../internal/cli-error.js";
+import { usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
 import { EXIT_OK } from "../internal/exit-codes.js";
+import { writeNewPrivateFile } from "../internal/new-file.js";
 
 // The key id rule of fieldcrypt/keyring; checked here so a bad --id is a usage error (exit 2).
 const KEY_ID_RE = /^[A-Za-z0-9._-]{1,32}$/;
@@ -49,32 +49,13 @@ export const keygen: Command = {
       io.out(`${line}\n`);
       return EXIT_OK;
     }
-    await writeNewFile(flags.out, `${line}\n`);
+    await writeNewPrivateFile(
+      flags.out,
+      `${line}\n`,
+      "keygen",
+      "choose another --out FILE, or move the old file away first if you really mean to replace that key",
+    );
     io.out(`wrote new key${flags.id === undefined ? "" : ` ${flags.id}`} to ${flags.out}\n`);
     return EXIT_OK;
   },
 };
-
-/** Creates `path` with mode 0600 and writes `text`; never follows into an existing file. */
-async function writeNewFile(path: string, text: string): Promise<void> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(path, "wx", 0o600);
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code === "EEXIST") {
-      throw operationError(
-        `${path} already exists; keygen never overwrites a file`,
-        "choose another --out FILE, or move the old file away first if you really mean to replace that key",
-      );
-    }
-    throw operationError(
-      `cannot create ${path}${typeof code === "string" && /^E[A-Z]+$/.test(code) ? ` (${code})` : ""}`,
-    );
-  }
-  try {
-    await handle.writeFile(text, "utf8");
-  } finally {
-    await handle.close();
-  }
-}

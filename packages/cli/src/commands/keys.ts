@@ -1,4 +1,3 @@
-import { open } from "node:fs/promises";
 import { type Auditor, appendAudit, createAuditTable } from "fieldcrypt/audit";
 import { isFieldcryptError } from "fieldcrypt/errors";
 import {
@@ -18,7 +17,9 @@ import { CliError, configError, operationError, usageError } from "../internal/c
 import type { Command } from "../internal/command.js";
 import { EXIT_CONFIG, EXIT_OK, EXIT_USAGE, type ExitCode } from "../internal/exit-codes.js";
 import type { Io } from "../internal/io.js";
+import { writeNewPrivateFile } from "../internal/new-file.js";
 import { createProgress } from "../internal/progress.js";
+import { textTable } from "../internal/text-table.js";
 
 const SUBCOMMANDS = "list, create, rotate, rotate-root, shred, export";
 const SUB_HINT = `the subcommands are ${SUBCOMMANDS}; run \`fieldcrypt keys --help\``;
@@ -240,13 +241,7 @@ function renderTable(list: readonly DataKeyInfo[]): string {
     date(k.retiredAt),
     date(k.destroyedAt),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => c.padEnd(widths[i] ?? 0))
-      .join("  ")
-      .trimEnd();
-  return `${[line(header), ...rows.map(line)].join("\n")}\n`;
+  return `${textTable(header, rows)}\n`;
 }
 
 async function createCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
@@ -471,7 +466,7 @@ async function exportCommand(argv: readonly string[], io: Io): Promise<ExitCode>
       keys: list.map(keyJson),
     };
     const text = `${JSON.stringify(inventory, null, 2)}\n`;
-    if (flags.out !== undefined) await writeNewFile(flags.out, text);
+    if (flags.out !== undefined) await writeNewPrivateFile(flags.out, text, "keys export", "choose another --out FILE");
     if (s.events.auditor !== undefined) {
       if (!(await tableExists(s.pool, "fieldcrypt_audit"))) await createAuditTable(s.pool);
       await appendAudit(s.pool, s.events.auditor, {
@@ -485,26 +480,4 @@ async function exportCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     else io.out(`wrote the inventory of ${list.length} data ${list.length === 1 ? "key" : "keys"} to ${flags.out}\n`);
     return EXIT_OK;
   });
-}
-
-/** Creates `path` with mode 0600 and writes `text`; never follows into an existing file. */
-async function writeNewFile(path: string, text: string): Promise<void> {
-  let handle: Awaited<ReturnType<typeof open>>;
-  try {
-    handle = await open(path, "wx", 0o600);
-  } catch (error) {
-    const code = (error as { code?: unknown }).code;
-    if (code === "EEXIST") {
-      throw operationError(`${path} already exists; keys export never overwrites a file`, "choose another --out FILE");
-    }
-    throw operationError(
-      `cannot create ${path}${typeof code === "string" && /^E[A-Z]+$/.test(code) ? ` (${code})` : ""}`,
-    );
-  }
-  try {
-    await handle.chmod(0o600); // the umask may have narrowed it; never widened
-    await handle.writeFile(text, "utf8");
-  } finally {
-    await handle.close();
-  }
 }

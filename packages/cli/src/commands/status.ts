@@ -5,6 +5,7 @@ import { parseCommandArgs } from "../internal/args.js";
 import { operationError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
 import { EXIT_OK } from "../internal/exit-codes.js";
+import { textTable } from "../internal/text-table.js";
 
 const FLAGS = {
   config: { type: "string" },
@@ -138,11 +139,5 @@ function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
     String(total(s)),
     ...(failed ? [String(s.failed)] : []),
   ]);
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
-  const line = (cells: readonly string[]) =>
-    cells
-      .map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  return `${[line(header), ...rows.map(line)].join("\n")}\n`;
+  return `${textTable(header, rows, 2)}\n`;
 }
