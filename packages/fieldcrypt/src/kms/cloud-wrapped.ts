@@ -10,7 +10,7 @@
  */
 import { InvalidKey, InvalidOption } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
-import { KeyUnwrapFailed, RootKeyUnavailable } from "./errors.js";
+import { RootKeyUnavailable } from "./errors.js";
 import { ROOT_KEY_ID_RE, ROOT_KEY_ID_RULE } from "./provider.js";
 
 /** Default time limit of one call to a key service. */
@@ -43,35 +43,7 @@ export function timeoutOption(value: unknown): number {
   return value;
 }
 
-/** The header written before the service's ciphertext. */
-export function wrappedHeader(magic: string, id: string): Buffer {
-  return Buffer.concat([Buffer.from(`${magic}\x01`, "latin1"), Buffer.of(id.length), Buffer.from(id, "latin1")]);
-}
-
-/**
- * The service's ciphertext inside `wrapped`, after checking the header. Another root key id (both
- * safe to print) gets its own message; anything else malformed is the opaque `KeyUnwrapFailed`.
- */
-export function wrappedBody(header: Buffer, id: string, wrapped: Buffer): Buffer {
-  const magic = header.subarray(0, 4);
-  if (
-    wrapped.length > 5 &&
-    wrapped.subarray(0, 4).equals(magic) &&
-    !wrapped.subarray(0, header.length).equals(header)
-  ) {
-    const idLength = wrapped[4] as number;
-    const other = wrapped.subarray(5, 5 + idLength).toString("latin1");
-    if (ROOT_KEY_ID_RE.test(other) && other !== id && wrapped.length > 5 + idLength) {
-      throw new KeyUnwrapFailed(
-        id,
-        `the data key is wrapped by root key ${JSON.stringify(other)}, not ${JSON.stringify(id)}`,
-      );
-    }
-  }
-  if (wrapped.length <= header.length || !wrapped.subarray(0, header.length).equals(header))
-    throw new KeyUnwrapFailed(id);
-  return wrapped.subarray(header.length);
-}
+export { wrappedBody, wrappedHeader } from "./wrapped-key.js";
 
 /**
  * What kind of failure a foreign error is, for a message: a short plain code or name (the error's

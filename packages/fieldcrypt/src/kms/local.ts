@@ -6,6 +6,7 @@ import { describeType } from "../internal/describe-type.js";
 import { decodeKeySecret } from "../keyring/key-string.js";
 import { KeyUnwrapFailed } from "./errors.js";
 import { ROOT_KEY_ID_RE, ROOT_KEY_ID_RULE, type RootKeyProvider } from "./provider.js";
+import { wrappedBody, wrappedHeader } from "./wrapped-key.js";
 
 /**
  * The wrapped form of the local provider:
@@ -13,7 +14,6 @@ import { ROOT_KEY_ID_RE, ROOT_KEY_ID_RULE, type RootKeyProvider } from "./provid
  *   "FCW" ‖ u8(1) ‖ u8(len(id)) ‖ id ‖ nonce[12] ‖ AES-256-GCM(rootKey, nonce, dataKey, aad') ‖ tag[16]
  *   aad' = "fieldcrypt-v1-wrap" ‖ LP(header) ‖ LP(aad), header = every byte before the nonce
  */
-const MAGIC = Buffer.from("FCW\x01", "latin1");
 const DOMAIN = Buffer.from("fieldcrypt-v1-wrap", "latin1");
 const NONCE_BYTES = 12;
 const TAG_BYTES = 16;
@@ -37,7 +37,7 @@ export class LocalRootKey implements RootKeyProvider {
   /** @internal Use {@link localRootKey}. */
   constructor(id: string, material: KeyObject) {
     this.id = id;
-    this.#header = Buffer.concat([MAGIC, Buffer.of(id.length), Buffer.from(id, "latin1")]);
+    this.#header = wrappedHeader("FCW", id);
     keys.set(this, material);
     Object.freeze(this);
   }
@@ -56,22 +56,7 @@ export class LocalRootKey implements RootKeyProvider {
     const bytes = bytesArg(wrapped, "wrapped");
     const context = bytesArg(aad, "aad");
     const header = this.#header;
-    if (bytes.length > 5 && bytes.subarray(0, 4).equals(MAGIC) && !bytes.subarray(0, header.length).equals(header)) {
-      const idLength = bytes[4] as number;
-      const other = bytes.subarray(5, 5 + idLength).toString("latin1");
-      if (ROOT_KEY_ID_RE.test(other) && bytes.length > 5 + idLength + NONCE_BYTES + TAG_BYTES) {
-        throw new KeyUnwrapFailed(
-          this.id,
-          `the data key is wrapped by root key ${JSON.stringify(other)}, not ${JSON.stringify(this.id)}`,
-        );
-      }
-    }
-    if (
-      bytes.length < header.length + NONCE_BYTES + TAG_BYTES + 1 ||
-      !bytes.subarray(0, header.length).equals(header)
-    ) {
-      throw new KeyUnwrapFailed(this.id);
-    }
+    wrappedBody(header, this.id, bytes, NONCE_BYTES + TAG_BYTES + 1);
     const nonce = bytes.subarray(header.length, header.length + NONCE_BYTES);
     const body = bytes.subarray(header.length + NONCE_BYTES, bytes.length - TAG_BYTES);
     try {

@@ -23,6 +23,7 @@ import {
   unavailable,
 } from "./pkcs11-token.js";
 import { ROOT_KEY_ID_RE, ROOT_KEY_ID_RULE, type RootKeyProvider } from "./provider.js";
+import { wrappedBody, wrappedHeader } from "./wrapped-key.js";
 
 export type { Pkcs11TokenOptions } from "./pkcs11-token.js";
 
@@ -32,7 +33,6 @@ export type { Pkcs11TokenOptions } from "./pkcs11-token.js";
  *   "FCP" ‖ u8(1) ‖ u8(len(id)) ‖ id ‖ iv[12] ‖ CKM_AES_GCM(tokenKey, iv, dataKey, aad') ‖ tag[16]
  *   aad' = "fieldcrypt-v1-pkcs11-wrap" ‖ LP(header) ‖ LP(aad), header = every byte before the iv
  */
-const MAGIC = Buffer.from("FCP\x01", "latin1");
 const DOMAIN = Buffer.from("fieldcrypt-v1-pkcs11-wrap", "latin1");
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
@@ -138,7 +138,7 @@ export class Pkcs11RootKey implements RootKeyProvider {
     this.id = id;
     this.keyLabel = keyLabel;
     this.token = token;
-    this.#header = Buffer.concat([MAGIC, Buffer.of(id.length), Buffer.from(id, "latin1")]);
+    this.#header = wrappedHeader("FCP", id);
     states.set(this, {
       conn,
       key,
@@ -180,19 +180,7 @@ export class Pkcs11RootKey implements RootKeyProvider {
     const bytes = bytesArg(wrapped, "wrapped");
     const context = bytesArg(aad, "aad");
     const header = this.#header;
-    if (bytes.length > 5 && bytes.subarray(0, 4).equals(MAGIC) && !bytes.subarray(0, header.length).equals(header)) {
-      const idLength = bytes[4] as number;
-      const other = bytes.subarray(5, 5 + idLength).toString("latin1");
-      if (ROOT_KEY_ID_RE.test(other) && bytes.length > 5 + idLength + IV_BYTES + TAG_BYTES) {
-        throw new KeyUnwrapFailed(
-          this.id,
-          `the data key is wrapped by root key ${JSON.stringify(other)}, not ${JSON.stringify(this.id)}`,
-        );
-      }
-    }
-    if (bytes.length < header.length + IV_BYTES + TAG_BYTES + 1 || !bytes.subarray(0, header.length).equals(header)) {
-      throw new KeyUnwrapFailed(this.id);
-    }
+    wrappedBody(header, this.id, bytes, IV_BYTES + TAG_BYTES + 1);
     const iv = bytes.subarray(header.length, header.length + IV_BYTES);
     const sealed = bytes.subarray(header.length + IV_BYTES);
     const mechanismAad = Buffer.concat([DOMAIN, lengthPrefixed([header, context])]);
