@@ -78,6 +78,18 @@ describe("fieldcrypt jobs: command line and configuration errors (no database ne
       ),
     },
     {
+      name: "--sample outside (0, 1]",
+      args: ["jobs", "run", "--kind", "verify", "--sample", "2"],
+      exit: 2,
+      stderr: errorLines("--sample must be a fraction greater than 0 and at most 1", "for example: --sample 0.01"),
+    },
+    {
+      name: "--sample of another kind",
+      args: ["jobs", "run", "--kind", "rotate", "--sample", "0.5"],
+      exit: 2,
+      stderr: errorLines("--sample is an option of --kind verify only", "run `fieldcrypt jobs --help`"),
+    },
+    {
       name: "a bad --workers",
       args: ["jobs", "run", "--kind", "encrypt", "--workers", "0"],
       exit: 2,
@@ -327,6 +339,21 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt jobs on a PostgreSQL serve
     expect(text.stdout).toMatch(/^TIME +EVENT +JOB +KIND +TABLE +ACTOR +HOST\/PID +STATUS +PROCESSED +FAILED\n/);
     expect(text.stdout.trimEnd().split("\n")).toHaveLength(3);
     expectNoSecrets(text);
+  });
+
+  it("verify --sample reads a fraction of the rows", async () => {
+    const bulk = file(
+      "bulk-verify.mjs",
+      `export default { tables: [{ table: "bulk", primaryKey: ["id"], scope: { column: "tenant" }, columns: { body: { mode: "transition" } } }] };\n`,
+    );
+    const sampled = await runCli(["jobs", "run", "--kind", "verify", "--config", bulk, "--sample", "0.25"], {
+      env: { ...env, ...ENV12 },
+    });
+    expectNoSecrets(sampled);
+    const read = Number(/verify bulk: done, (\d+) rows read/.exec(sampled.stdout)?.[1]);
+    // Binomial(2000, 0.25): mean 500, standard deviation ~19; 380..620 is over six deviations each way.
+    expect(read).toBeGreaterThan(380);
+    expect(read).toBeLessThan(620);
   });
 
   it("an unknown job id is an operation error", async () => {

@@ -246,6 +246,46 @@ describe("verify", () => {
     const errors = await listJobErrors(db, result.jobId as string);
     expect(errors.map((e) => [e.rowKey, e.column, e.code])).toEqual([[["5"], "body", "ERR_INVALID_CELL"]]);
   });
+
+  it("a sample reads and decrypts about that fraction of the rows, in key order, across batches", async () => {
+    await tdb.query(
+      "INSERT INTO notes (id, clinic_id, body) SELECT g, 'clinic-' || (g % 2), 'note ' || g FROM generate_series(1, 2000) g",
+    );
+    await runJob(db, notesTable(ringV1), { kind: "encrypt", batchSize: 1000 });
+    // Every row is damaged: each sampled row fails, so the errors are exactly the sample.
+    await tdb.query("UPDATE notes SET body = 'fc1.' || repeat('A', 80)");
+    const seen: number[] = [];
+    const result = await runJob(db, notesTable(ringV1), {
+      kind: "verify",
+      sample: 0.1,
+      batchSize: 50,
+      beforeWrite: ({ keys }) => {
+        seen.push(...keys.map((k) => Number(k[0])));
+      },
+    });
+    // Binomial(2000, 0.1): mean 200, standard deviation ~13.4; 120..280 is six deviations each way.
+    expect(result.processed).toBeGreaterThan(120);
+    expect(result.processed).toBeLessThan(280);
+    expect(result.failed).toBe(result.processed);
+    expect(seen).toHaveLength(result.processed);
+    expect(seen).toEqual([...seen].sort((x, y) => x - y)); // forward only, no row twice
+    expect(new Set(seen).size).toBe(seen.length);
+    expect(seen.at(-1)).toBeGreaterThan(1600); // the sample spans the whole table
+    expect((await listJobErrors(db, result.jobId as string)).length).toBe(result.processed);
+    // sample: 1 is every row; bad values and other kinds are refused.
+    expect(await runJob(db, notesTable(ringV1), { kind: "verify", sample: 1 })).toMatchObject({ processed: 2000 });
+    for (const [kind, sample, message] of [
+      ["verify", 0, "sample must be a number greater than 0 and at most 1"],
+      ["verify", 1.5, "sample must be a number greater than 0 and at most 1"],
+      ["encrypt", 0.5, "sample is an option of verify jobs only"],
+    ] as const) {
+      assertFieldcryptError(
+        await rejection(runJob(db, notesTable(ringV1), { kind, sample })),
+        "ERR_INVALID_OPTION",
+        message,
+      );
+    }
+  });
 });
 
 describe("dry run", () => {

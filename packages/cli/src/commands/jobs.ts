@@ -43,6 +43,7 @@ const RUN_FLAGS = {
   workers: { type: "string" },
   "batch-size": { type: "string" },
   "dry-run": { type: "boolean" },
+  sample: { type: "string" },
   "max-rows-per-second": { type: "string" },
   scope: { type: "string" },
   "keys-file": { type: "string" },
@@ -93,6 +94,8 @@ Options of run:
   --batch-size N               rows per batch (default 1000)
   --max-rows-per-second N      throttle
   --dry-run                    read and transform everything, write nothing
+  --sample P                   verify only: read and decrypt a random fraction P of the rows
+                               (0 < P ≤ 1, e.g. 0.01), chosen by the server as it scans
   --scope S                    the scope of every row, for a table whose scope comes from the
                                app's context ({ current }) rather than a column
 Options of run, resume and retry (retry also takes --dry-run):
@@ -205,6 +208,15 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
     );
   }
   const t = tuning(flags);
+  let sample: number | undefined;
+  if (flags.sample !== undefined) {
+    sample = Number(flags.sample);
+    if (!/^(0?\.\d+|1(\.0*)?)$/.test(flags.sample) || !(sample > 0 && sample <= 1)) {
+      throw usageError("--sample must be a fraction greater than 0 and at most 1", "for example: --sample 0.01");
+    }
+    if (kind !== "verify")
+      throw usageError("--sample is an option of --kind verify only", "run `fieldcrypt jobs --help`");
+  }
   const columns = flags.columns
     ?.split(",")
     .map((c) => c.trim())
@@ -239,6 +251,7 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
         dryRun: flags["dry-run"],
         jobId: undefined,
         retry: false,
+        sample,
       });
       if (outcome === "interrupted") return EXIT_INTERRUPTED;
       if (outcome === "failed") failed = true;
@@ -442,7 +455,12 @@ async function runOne(
   kind: JobKind,
   columns: readonly string[] | undefined,
   t: Tuning,
-  run: { readonly dryRun: boolean; readonly jobId: string | undefined; readonly retry: boolean },
+  run: {
+    readonly dryRun: boolean;
+    readonly jobId: string | undefined;
+    readonly retry: boolean;
+    readonly sample?: number | undefined;
+  },
 ): Promise<Outcome> {
   const { dryRun, jobId: resumeId, retry } = run;
   const table = encryptedTable(keyring, options);
@@ -458,7 +476,7 @@ async function runOne(
     stream: { write: (text) => io.out(text), isTTY: io.stdoutIsTTY },
     kind,
     table: options.table,
-    total: Number(rows[0]?.n ?? 0),
+    total: Math.round(Number(rows[0]?.n ?? 0) * (run.sample ?? 1)), // a sample's expected size
   });
   const controller = new AbortController();
   const onSigint = () => controller.abort();
@@ -471,6 +489,7 @@ async function runOne(
       columns,
       jobId: resumeId,
       retryErrors: retry,
+      sample: run.sample,
       actor: t.actor,
       auditor: config.audit,
       importFrom: kind === "import" ? importFromOf(options) : undefined,

@@ -73,6 +73,12 @@ export interface RunJobOptions {
   readonly batchSize?: number | undefined;
   /** Read and transform everything, write nothing (no job row, no errors, no updates). */
   readonly dryRun?: boolean | undefined;
+  /**
+   * Verify jobs only: the fraction of rows to read and decrypt, in (0, 1] (default 1, every row).
+   * The server picks each row with this probability as it scans the key order (`random() < p`), so
+   * a 1% sample of a large table reads and decrypts about 1% of it. Pass the same value to resume.
+   */
+  readonly sample?: number | undefined;
   /** Stops the job at the next batch boundary; the result's status is then `stopped`. */
   readonly signal?: AbortSignal | undefined;
   /** Called after each committed batch. */
@@ -159,6 +165,13 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   }
   if (kind === "rotate" && keyring === undefined) throw new InvalidOption("a rotate job needs the keyring");
   const dryRun = options.dryRun === true;
+  const sample = options.sample;
+  if (sample !== undefined) {
+    if (kind !== "verify") throw new InvalidOption("sample is an option of verify jobs only");
+    if (!(typeof sample === "number" && sample > 0 && sample <= 1)) {
+      throw new InvalidOption("sample must be a number greater than 0 and at most 1");
+    }
+  }
   const retry = options.retryErrors === true;
   if (retry && options.jobId === undefined)
     throw new InvalidOption("retryErrors needs the jobId whose errors to retry");
@@ -379,7 +392,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     if (lane.read !== undefined) {
       ({ rows, more } = await lane.read(tx));
     } else {
-      const select = selectBatch(plan, lane.cursor, batchSize, lane.upTo);
+      const select = selectBatch(plan, lane.cursor, batchSize, lane.upTo, sample);
       rows = (await tx.query(select.text, select.values)).rows as Record<string, unknown>[];
       more = rows.length === batchSize;
     }

@@ -63,6 +63,7 @@ export function selectBatch(
   after: readonly string[] | null,
   limit: number,
   upTo: readonly string[] | null = null,
+  sample: number | undefined = undefined,
 ): { text: string; values: unknown[] } {
   const keys = plan.keys.map(quote);
   const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
@@ -78,6 +79,12 @@ export function selectBatch(
   if (after !== null) conditions.push(`(${keys.join(", ")}) > (${bound(after)})`);
   // A range's upper bound is inclusive: its last key is the next range's exclusive lower bound.
   if (upTo !== null) conditions.push(`(${keys.join(", ")}) <= (${bound(upTo)})`);
+  // A sampled verify: each row read with probability `sample`, decided by the server as it scans
+  // the key order, so the batch still holds `limit` rows and the cursor still only moves forward.
+  if (sample !== undefined && sample < 1) {
+    values.push(sample);
+    conditions.push(`random() < $${values.length}::double precision`);
+  }
   const where = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`;
   values.push(limit);
   return {
