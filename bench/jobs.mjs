@@ -42,7 +42,7 @@ if (URL_ === undefined) {
 const ROWS = Number(process.env.BENCH_ROWS ?? 1_000_000);
 const BATCH = Number(process.env.BENCH_BATCH ?? 1000);
 const OFFSET_ROWS = Number(process.env.BENCH_OFFSET_ROWS ?? ROWS);
-const ONLY = new Set((process.env.BENCH_ONLY ?? "a,b,c,d,e,f,g").split(","));
+const ONLY = new Set((process.env.BENCH_ONLY ?? "a,b,c,d,e,f,g,h").split(","));
 const SCHEMA = `fc_bench_jobs_${process.pid}`;
 const TICK = 100; // USER_HZ: clock ticks per second in /proc/<pid>/stat (100 on Linux x86_64)
 
@@ -227,7 +227,7 @@ async function rawRotate(table, lanes) {
 }
 
 /** (b), (c) fieldcrypt rotate. */
-async function rotate(table, workers) {
+async function rotate(table, workers, threads = 0) {
   const times = [];
   let last = performance.now();
   const result = await runJob(pool, encryptedTable(ringV2, options(table)), {
@@ -235,6 +235,7 @@ async function rotate(table, workers) {
     keyring: ringV2,
     batchSize: BATCH,
     workers,
+    threads,
     onProgress: () => {
       const now = performance.now();
       times.push(now - last);
@@ -380,6 +381,7 @@ if (ONLY.has("d")) await measure("(d) LIMIT/OFFSET loop (reference)", "notes", O
 if (ONLY.has("e")) await measure("(e) crypto floor, 1 connection", "notes", ROWS, (t) => rawRotate(t, 1), "raw_base");
 if (ONLY.has("f")) await measure("(f) crypto floor, 2 connections", "notes", ROWS, (t) => rawRotate(t, 2), "raw_base");
 if (ONLY.has("g")) await measure("(g) fieldcrypt rotate, 2 processes", "notes", ROWS, (t) => rotateProcesses(t, 2));
+if (ONLY.has("h")) await measure("(h) rotate, 2 workers, 2 threads", "notes", ROWS, (t) => rotate(t, 2, 2));
 const a = results.find((x) => x.label.startsWith("(a)"));
 const c = results.find((x) => x.label.startsWith("(c)"));
 if (a !== undefined && c !== undefined) {

@@ -230,7 +230,7 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt jobs on a PostgreSQL serve
     expect(await status()).toEqual({ v1: 27 });
 
     const rotate = await runCli(
-      ["jobs", "run", "--kind", "rotate", "--config", CONFIG, "--table", "notes", "--workers", "2"],
+      ["jobs", "run", "--kind", "rotate", "--config", CONFIG, "--table", "notes", "--workers", "2", "--threads", "2"],
       {
         env: { ...env, ...ENV12 },
       },

@@ -41,6 +41,7 @@ const RUN_FLAGS = {
   table: { type: "string" },
   columns: { type: "string" },
   workers: { type: "string" },
+  threads: { type: "string" },
   "batch-size": { type: "string" },
   "dry-run": { type: "boolean" },
   sample: { type: "string" },
@@ -53,6 +54,7 @@ const RUN_FLAGS = {
 const RESUME_FLAGS = {
   ...COMMON,
   workers: { type: "string" },
+  threads: { type: "string" },
   "batch-size": { type: "string" },
   "max-rows-per-second": { type: "string" },
   scope: { type: "string" },
@@ -91,6 +93,8 @@ Options of run:
   --table T                    only this configured table
   --columns a,b                only these encrypted columns (default: all of the table's)
   --workers N                  concurrent workers, each on its own connection (default 1)
+  --threads N                  decrypt/encrypt on N worker threads, so the job uses more cores
+                               (not for import, legacy formats or custom normalizer functions)
   --batch-size N               rows per batch (default 1000)
   --max-rows-per-second N      throttle
   --dry-run                    read and transform everything, write nothing
@@ -160,6 +164,7 @@ function positiveNumber(value: string | undefined, flag: string): number | undef
 
 interface Tuning {
   readonly workers: number;
+  readonly threads: number | undefined;
   readonly batchSize: number | undefined;
   readonly maxRowsPerSecond: number | undefined;
   readonly scope: string | undefined;
@@ -168,6 +173,7 @@ interface Tuning {
 
 function tuning(flags: {
   workers: string | undefined;
+  threads: string | undefined;
   "batch-size": string | undefined;
   "max-rows-per-second": string | undefined;
   scope: string | undefined;
@@ -178,6 +184,7 @@ function tuning(flags: {
   }
   return {
     workers: positiveInt(flags.workers, "workers", 64) ?? 1,
+    threads: positiveInt(flags.threads, "threads", 64),
     batchSize: positiveInt(flags["batch-size"], "batch-size", 100_000),
     maxRowsPerSecond: positiveNumber(flags["max-rows-per-second"], "max-rows-per-second"),
     scope: flags.scope,
@@ -499,6 +506,7 @@ async function runOne(
       maxRowsPerSecond: t.maxRowsPerSecond,
       scope: t.scope,
       workers: t.workers,
+      threads: t.threads,
       onProgress: (p) => {
         // A retry's bar counts the rows of this run (the job's totals include every earlier run).
         base ??= retry ? p.processed - p.batch.processed : 0;

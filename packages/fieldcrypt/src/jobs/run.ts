@@ -4,10 +4,10 @@ import { hostname, userInfo } from "node:os";
 import { appendAudit } from "../audit/append.js";
 import type { Auditor } from "../audit/auditor.js";
 import { type ErrorCode, InvalidOption, isFieldcryptError } from "../errors/index.js";
-import { tableKeyrings } from "../internal/table-keyring.js";
+import { tableKeyrings, tableOptions } from "../internal/table-keyring.js";
 import type { Keyring } from "../keyring/keyring.js";
 import type { Queryable } from "../pg/index.js";
-import type { EncryptedTable } from "../table/index.js";
+import type { EncryptedTable, EncryptedTableOptions, TableColumnOptions } from "../table/index.js";
 import { JobBusy } from "./job-busy.js";
 import { appendJobRun } from "./runs.js";
 import {
@@ -22,6 +22,7 @@ import {
   updateBatch,
 } from "./sql.js";
 import { getJob, JOB_ERRORS, JOB_RANGES, JOBS, type JobCounts, type JobKind, type JobStatus } from "./tables.js";
+import { keyringData, type TargetData, type ThreadResult, type ThreadSetup, TransformThreads } from "./threads.js";
 import { type JobDatabase, withTransaction } from "./transaction.js";
 import { type JobColumn, transformCell } from "./transform.js";
 
@@ -111,6 +112,13 @@ export interface RunJobOptions {
    * transaction. A killed worker's job can be taken over once its lease expires. Default 30.
    */
   readonly leaseSeconds?: number | undefined;
+  /**
+   * Transform threads: the decrypt/encrypt of each batch runs on one of this many worker threads
+   * (default 0: on the main thread), so one process uses several cores for the crypto while its
+   * main thread drives the database. The table must come from `encryptedTable` with columns
+   * described by plain data (no custom normalizer functions, no legacy formats: not for import).
+   */
+  readonly threads?: number | undefined;
   /**
    * Retry only the rows recorded in `fieldcrypt_job_errors` for `jobId` (which is required): each is
    * read again by its primary key and transformed; its error rows are replaced by the errors of this
@@ -239,6 +247,16 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     throw new InvalidOption("workers must be an integer from 1 to 64");
   }
   const rangeCount = options.ranges ?? (workers > 1 ? workers * 4 : undefined);
+  const threadCount = options.threads ?? 0;
+  if (!Number.isInteger(threadCount) || threadCount < 0 || threadCount > 64) {
+    throw new InvalidOption("threads must be an integer from 0 to 64");
+  }
+  if (threadCount > 0 && kind === "import") {
+    throw new InvalidOption("threads are not available for import jobs: legacy formats run on the main thread");
+  }
+  // Checked now; the threads start with the first batch and stop when the run ends.
+  const threadSetup = threadCount > 0 ? threadSetupOf(kind, table, targets, keyring) : undefined;
+  let threads: TransformThreads | undefined;
   if (rangeCount !== undefined && (!Number.isInteger(rangeCount) || rangeCount < 1 || rangeCount > 10_000)) {
     throw new InvalidOption("ranges must be an integer from 1 to 10000");
   }
@@ -403,16 +421,59 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     }
     // Keys the legacy formats need for this batch (PBKDF2 per user), derived once, off the main thread.
     for (const format of formats) await format?.prepare?.(rows);
+    // With transform threads, the batch's cells are transformed there; the contexts are computed here.
+    if (threadSetup !== undefined) threads ??= new TransformThreads(threadCount, threadSetup);
+    let threaded: ThreadResult[] | undefined;
+    if (threads !== undefined) {
+      const scopes: (string | undefined)[] = [];
+      const rowKeys: unknown[] = [];
+      const contextErrors: (string | undefined)[] = [];
+      for (const row of rows) {
+        try {
+          const ctx = table.rowContext(row, rowScope);
+          scopes.push(ctx.scope);
+          rowKeys.push(ctx.rowKey);
+          contextErrors.push(undefined);
+        } catch (error) {
+          scopes.push(undefined);
+          rowKeys.push(undefined);
+          contextErrors.push(errorCode(error));
+        }
+      }
+      threaded = await threads.transform({
+        scopes,
+        rowKeys,
+        contextErrors,
+        stored: targets.map((t) => rows.map((row) => row[t.name])),
+        storedIndex: targets.map((t) =>
+          t.blindIndex === undefined ? [] : rows.map((row) => row[(t.blindIndex as { column: string }).column]),
+        ),
+      });
+    }
     const allKeys: string[][] = [];
     const updates: { keys: string[]; old: (string | null)[]; next: (string | null)[] }[] = [];
     const errors: { rowKey: string; column: string; code: string }[] = [];
-    for (const row of rows) {
+    for (const [r, row] of rows.entries()) {
       const rowKeys = keys.map((_, i) => row[keyAlias(i)] as string);
       allKeys.push(rowKeys);
       const next = new Map<string, unknown>();
       let failed = false;
-      for (const target of targets) {
+      for (const [t, target] of targets.entries()) {
         const indexColumn = target.blindIndex?.column;
+        if (threaded !== undefined) {
+          const result = threaded[t] as ThreadResult;
+          const code = result.codes[r];
+          if (code !== undefined) {
+            failed = true;
+            errors.push({ rowKey: JSON.stringify(rowKeys), column: target.name, code });
+            continue;
+          }
+          const changed = result.changed[r];
+          if (changed === 0) continue;
+          next.set(target.name, result.values[r]);
+          if (indexColumn !== undefined && changed === 2) next.set(indexColumn, result.indexes[r]);
+          continue;
+        }
         try {
           const change = transformCell(
             kind,
@@ -591,6 +652,8 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     await setStatus("failed").catch(() => {});
     await finish("failed", error).catch(() => {});
     throw error;
+  } finally {
+    await threads?.close();
   }
 
   /** Parallel mode: `workers` loops (one on a single-session database) claiming ranges until none is left. */
@@ -744,6 +807,52 @@ async function createRanges(tx: Queryable, plan: BatchPlan, jobId: string, n: nu
      SELECT $1, r.n, r.lower_key, r.upper_key FROM unnest($2::integer[], $3::text[], $4::text[]) AS r(n, lower_key, upper_key)`,
     [jobId, lowers.map((_, i) => i), lowers, allUppers],
   );
+}
+
+/**
+ * What the transform threads start with: the keyrings' materials and the target columns' options,
+ * checked to be plain data (a custom normalizer function or a legacy format cannot cross threads).
+ */
+function threadSetupOf(
+  kind: JobKind,
+  table: EncryptedTable,
+  targets: readonly JobColumn[],
+  keyring: Keyring | undefined,
+): ThreadSetup {
+  const options = tableOptions.get(table) as EncryptedTableOptions | undefined;
+  const tableKeyring = tableKeyrings.get(table);
+  if (options === undefined || tableKeyring === undefined) {
+    throw new InvalidOption("threads need a table made by encryptedTable");
+  }
+  const data: TargetData[] = targets.map((target) => {
+    const { blindIndex, ...columnOptions } = options.columns[target.name] as TableColumnOptions;
+    if (columnOptions.legacy !== undefined) {
+      throw new InvalidOption(
+        `${table.table}.${target.name}: threads are not available for columns with a legacy format`,
+      );
+    }
+    if (blindIndex === undefined) {
+      return { name: target.name, table: table.table, options: { ...columnOptions }, blindIndex: undefined };
+    }
+    const { column, ...indexOptions } = blindIndex;
+    if (indexOptions.normalize?.some((step) => typeof step === "function") === true) {
+      throw new InvalidOption(
+        `${table.table}.${target.name}: threads are not available for blind indexes with custom normalizer functions`,
+      );
+    }
+    return {
+      name: target.name,
+      table: table.table,
+      options: { ...columnOptions },
+      blindIndex: { column, options: { ...indexOptions } },
+    };
+  });
+  return {
+    kind,
+    tableKeyring: keyringData(tableKeyring),
+    jobKeyring: keyring === undefined || keyring === tableKeyring ? undefined : keyringData(keyring),
+    targets: data,
+  };
 }
 
 function countsOf(job: JobCounts): JobCounts {

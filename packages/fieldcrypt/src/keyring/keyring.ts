@@ -1,3 +1,4 @@
+import type { KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { InvalidKeyring, NoPrimaryKey } from "../errors/index.js";
 import { contextBytes } from "../internal/context.js";
@@ -207,3 +208,20 @@ export function createKeyring(entries: readonly KeyringEntry[]): Keyring {
   });
   return new Keyring(keys, primaries);
 }
+
+/**
+ * A keyring from key materials held as KeyObjects (a worker thread's copy of a keyring, whose
+ * KeyObjects were cloned through postMessage). The same checks as {@link createKeyring}.
+ * @internal Not exported from the package.
+ */
+export function keyringFromMaterials(
+  entries: readonly { id: string; scope: string | undefined; primary: boolean; material: KeyObject }[],
+): Keyring {
+  const exported = entries.map((e) => e.material.export());
+  try {
+    return createKeyring(entries.map((e, i) => ({ id: e.id, scope: e.scope, primary: e.primary, secret: exported[i] as Buffer })));
+  } finally {
+    for (const bytes of exported) bytes.fill(0);
+  }
+}
+

@@ -14,7 +14,7 @@ import {
 import { InvalidContext, InvalidOption } from "../errors/index.js";
 import type { RowKeyPart } from "../internal/context.js";
 import { contextBytes } from "../internal/context.js";
-import { tableKeyrings } from "../internal/table-keyring.js";
+import { tableKeyrings, tableOptions } from "../internal/table-keyring.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
 
@@ -185,5 +185,6 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
     },
   };
   tableKeyrings.set(described, keyring);
+  tableOptions.set(described, options);
   return described;
 }

@@ -1,0 +1,128 @@
+/**
+ * Transform threads of a job (`RunJobOptions.threads`): the per-cell crypto of each batch runs on
+ * worker threads, so that a job's node process spreads decrypt/encrypt over several cores while
+ * its main thread drives the database. Not exported.
+ *
+ * What crosses to a thread, once: the job kind, the keyrings' key materials (KeyObjects, cloned by
+ * postMessage; never bytes in a message) and the target columns' options, which must be plain data
+ * (no custom normalizer functions, no legacy formats). Per batch: each row's stored values and its
+ * context (scope and row key, computed on the main thread); back: each cell's change or error code.
+ */
+import { Worker } from "node:worker_threads";
+import { InvalidOption } from "../errors/index.js";
+import { getKeyMaterial } from "../internal/key-material.js";
+import type { Keyring } from "../keyring/keyring.js";
+import type { JobKind } from "./tables.js";
+
+/** A keyring as its materials, for a thread to rebuild. */
+export interface KeyringData {
+  readonly keys: readonly { id: string; scope: string | undefined; primary: boolean; material: unknown }[];
+}
+
+/** One target column as plain options. */
+export interface TargetData {
+  readonly name: string;
+  readonly table: string;
+  readonly options: Record<string, unknown>;
+  readonly blindIndex: { readonly column: string; readonly options: Record<string, unknown> } | undefined;
+}
+
+/** What a thread is started with. */
+export interface ThreadSetup {
+  readonly kind: JobKind;
+  readonly tableKeyring: KeyringData;
+  /** The job's keyring (rotate: whose primaries), when it is not the table's. */
+  readonly jobKeyring: KeyringData | undefined;
+  readonly targets: readonly TargetData[];
+}
+
+/**
+ * One batch, by column (arrays of primitives clone far faster than arrays of row objects): each
+ * row's scope and row key (or the code of the error computing its context), and per target its
+ * stored values and stored blind-index values.
+ */
+export interface ThreadBatch {
+  readonly scopes: readonly (string | undefined)[];
+  readonly rowKeys: readonly unknown[];
+  readonly contextErrors: readonly (string | undefined)[];
+  readonly stored: readonly (readonly unknown[])[];
+  readonly storedIndex: readonly (readonly unknown[])[];
+}
+
+/**
+ * Per target, per row: `changed[i]` 0 no change, 1 a new value (`values[i]`), 2 a new value and a
+ * new blind index (`indexes[i]`); `codes[i]` the failing cell's error code, else undefined.
+ */
+export interface ThreadResult {
+  readonly changed: Uint8Array;
+  readonly values: unknown[];
+  readonly indexes: (string | null | undefined)[];
+  readonly codes: (string | undefined)[];
+}
+
+export function keyringData(keyring: Keyring): KeyringData {
+  return {
+    keys: keyring.list().map((info) => ({
+      id: info.id,
+      scope: info.scope,
+      primary: info.state === "primary",
+      material: getKeyMaterial(keyring.get(info.id) as object),
+    })),
+  };
+}
+
+/** A fixed set of transform threads; a batch goes to an idle one (or waits for one). */
+export class TransformThreads {
+  readonly #idle: Worker[] = [];
+  readonly #waiting: ((worker: Worker) => void)[] = [];
+  readonly #all: Worker[] = [];
+
+  constructor(count: number, setup: ThreadSetup) {
+    for (let i = 0; i < count; i++) {
+      let worker: Worker;
+      try {
+        worker = new Worker(new URL("./transform-thread.js", import.meta.url), { workerData: setup });
+      } catch (error) {
+        for (const w of this.#all) void w.terminate();
+        if ((error as { name?: unknown }).name === "DataCloneError") {
+          throw new InvalidOption(
+            "threads need columns described by plain data: no custom normalizer functions, no legacy formats",
+          );
+        }
+        throw error;
+      }
+      worker.unref();
+      this.#all.push(worker);
+      this.#idle.push(worker);
+    }
+  }
+
+  /** Transforms one batch on the next idle thread. */
+  async transform(batch: ThreadBatch): Promise<ThreadResult[]> {
+    const worker = this.#idle.pop() ?? (await new Promise<Worker>((resolve) => this.#waiting.push(resolve)));
+    try {
+      return await new Promise<ThreadResult[]>((resolve, reject) => {
+        const onMessage = (message: { results?: ThreadResult[]; failure?: string }) => {
+          worker.off("error", onError);
+          if (message.results !== undefined) resolve(message.results);
+          else reject(new Error(`transform thread failed (${message.failure ?? "unknown"})`));
+        };
+        const onError = (error: Error) => {
+          worker.off("message", onMessage);
+          reject(error);
+        };
+        worker.once("message", onMessage);
+        worker.once("error", onError);
+        worker.postMessage(batch);
+      });
+    } finally {
+      const next = this.#waiting.shift();
+      if (next !== undefined) next(worker);
+      else this.#idle.push(worker);
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.#all.map((w) => w.terminate()));
+  }
+}
