@@ -219,9 +219,10 @@ export function keyringFromMaterials(
 ): Keyring {
   const exported = entries.map((e) => e.material.export());
   try {
-    return createKeyring(entries.map((e, i) => ({ id: e.id, scope: e.scope, primary: e.primary, secret: exported[i] as Buffer })));
+    return createKeyring(
+      entries.map((e, i) => ({ id: e.id, scope: e.scope, primary: e.primary, secret: exported[i] as Buffer })),
+    );
   } finally {
     for (const bytes of exported) bytes.fill(0);
   }
 }
-
