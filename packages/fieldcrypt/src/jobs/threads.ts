@@ -91,6 +91,7 @@ export class TransformThreads {
         }
         throw error;
       }
+      // An idle thread does not keep the process alive; one with a batch in flight does (below).
       worker.unref();
       this.#all.push(worker);
       this.#idle.push(worker);
@@ -113,9 +114,11 @@ export class TransformThreads {
         };
         worker.once("message", onMessage);
         worker.once("error", onError);
+        worker.ref();
         worker.postMessage(batch);
       });
     } finally {
+      worker.unref();
       const next = this.#waiting.shift();
       if (next !== undefined) next(worker);
       else this.#idle.push(worker);
