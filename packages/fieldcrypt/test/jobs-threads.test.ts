@@ -9,6 +9,7 @@ import { fernetFormat } from "fieldcrypt/legacy";
 import { encryptedTable } from "fieldcrypt/table";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { keyringData, TransformThreads } from "../dist/jobs/threads.js";
 import { openTestDb, type TestDb } from "./db.js";
 import { keyBytes, rejection } from "./helpers.js";
 
@@ -150,5 +151,19 @@ describe("transform threads", () => {
       "SELECT count(*)::text AS n FROM notes WHERE body LIKE 'fc1.%'",
     )) as [{ n: string }];
     expect(n).toBe("0");
+  });
+
+  it("a thread that dies fails its batch and every later one, instead of hanging", async () => {
+    // A column option the thread cannot build a column from: the thread throws while starting.
+    const threads = new TransformThreads(1, {
+      kind: "rotate",
+      tableKeyring: keyringData(ringV1),
+      jobKeyring: undefined,
+      targets: [{ name: "body", table: "notes", options: { type: "no-such-type" }, blindIndex: undefined }],
+    });
+    const batch = { scopes: ["a"], rowKeys: ["1"], contextErrors: [undefined], stored: [["x"]], storedIndex: [[]] };
+    await expect(threads.transform(batch)).rejects.toThrow();
+    await expect(threads.transform(batch)).rejects.toThrow();
+    await threads.close();
   });
 });

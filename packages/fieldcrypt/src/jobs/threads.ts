@@ -76,6 +76,8 @@ export class TransformThreads {
   readonly #idle: Worker[] = [];
   readonly #waiting: ((worker: Worker) => void)[] = [];
   readonly #all: Worker[] = [];
+  /** Set when a thread died: every later batch fails at once instead of waiting on a dead thread. */
+  #broken: Error | undefined;
 
   constructor(count: number, setup: ThreadSetup) {
     for (let i = 0; i < count; i++) {
@@ -100,28 +102,47 @@ export class TransformThreads {
 
   /** Transforms one batch on the next idle thread. */
   async transform(batch: ThreadBatch): Promise<ThreadResult[]> {
+    if (this.#broken !== undefined) throw this.#broken;
     const worker = this.#idle.pop() ?? (await new Promise<Worker>((resolve) => this.#waiting.push(resolve)));
+    if (this.#broken !== undefined) throw this.#broken;
     try {
       return await new Promise<ThreadResult[]>((resolve, reject) => {
-        const onMessage = (message: { results?: ThreadResult[]; failure?: string }) => {
+        const done = () => {
+          worker.off("message", onMessage);
           worker.off("error", onError);
+          worker.off("exit", onExit);
+        };
+        const onMessage = (message: { results?: ThreadResult[]; failure?: string }) => {
+          done();
           if (message.results !== undefined) resolve(message.results);
           else reject(new Error(`transform thread failed (${message.failure ?? "unknown"})`));
         };
         const onError = (error: Error) => {
-          worker.off("message", onMessage);
+          done();
+          this.#broken = error;
           reject(error);
         };
-        worker.once("message", onMessage);
-        worker.once("error", onError);
+        const onExit = (code: number) => {
+          done();
+          this.#broken = new Error(`transform thread exited (code ${code})`);
+          reject(this.#broken);
+        };
+        worker.on("message", onMessage);
+        worker.on("error", onError);
+        worker.on("exit", onExit);
         worker.ref();
         worker.postMessage(batch);
       });
     } finally {
       worker.unref();
-      const next = this.#waiting.shift();
-      if (next !== undefined) next(worker);
-      else this.#idle.push(worker);
+      if (this.#broken === undefined) {
+        const next = this.#waiting.shift();
+        if (next !== undefined) next(worker);
+        else this.#idle.push(worker);
+      } else {
+        // Wake every waiter: each fails at once.
+        for (const next of this.#waiting.splice(0)) next(worker);
+      }
     }
   }
 
