@@ -48,3 +48,26 @@ export async function openTestDb(): Promise<TestDb> {
     },
   };
 }
+
+/** A test database and what a job runs on: PGlite itself, or a pg.Pool of `max` connections on the server. */
+export interface JobTestDb {
+  readonly tdb: TestDb;
+  readonly db: PGlite | pg.Pool;
+  /** The pool on the server (parallel workers and concurrent writers take connections from it). */
+  readonly pool: pg.Pool | undefined;
+  close(): Promise<void>;
+}
+
+export async function openJobTestDb(max: number): Promise<JobTestDb> {
+  const tdb = await openTestDb();
+  const pool = tdb.pglite === undefined ? new pg.Pool({ connectionString: tdb.connectionString, max }) : undefined;
+  return {
+    tdb,
+    db: tdb.pglite ?? (pool as pg.Pool),
+    pool,
+    close: async () => {
+      await pool?.end();
+      await tdb.close();
+    },
+  };
+}

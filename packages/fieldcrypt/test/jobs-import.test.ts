@@ -8,7 +8,6 @@ import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encryptString, generateKey } from "@47ng/cloak";
-import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import { ensureJobTables, getJob, type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
@@ -16,7 +15,7 @@ import { createKeyring } from "../src/keyring/index.js";
 import { aesGcmFormat, cloakFormat, fernetFormat, versionedJsonFormat } from "../src/legacy/index.js";
 import { decryptRows } from "../src/pg/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
-import { openTestDb, type TestDb } from "./db.js";
+import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "legacy_producer.py");
@@ -50,24 +49,18 @@ const journalFernet = () =>
     derive: { masterKey: MASTER, salt: { static: STATIC_SALT, append: "user_id" }, iterations: ITERATIONS },
   });
 
+let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
-let pool: pg.Pool | undefined;
 
 beforeAll(async () => {
-  tdb = await openTestDb();
-  if (tdb.pglite !== undefined) {
-    db = tdb.pglite;
-  } else {
-    pool = new pg.Pool({ connectionString: tdb.connectionString, max: 4 });
-    db = pool;
-  }
+  jobDb = await openJobTestDb(4);
+  ({ tdb, db } = jobDb);
   await ensureJobTables(db);
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await tdb.close();
+  await jobDb.close();
 });
 
 beforeEach(async () => {

@@ -1,12 +1,12 @@
 // fieldcrypt/jobs leases and parallel workers, on PGlite (workers run one after the other) and on
 // the server at DATABASE_URL (workers and runners truly concurrent).
-import pg from "pg";
+import type pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import { ensureJobTables, getJob, JobBusy, type JobDatabase, runJob } from "../src/jobs/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
-import { openTestDb, type TestDb } from "./db.js";
+import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
 
 const ringV1 = createKeyring([{ id: "v1", secret: keyBytes(1), primary: true }]);
@@ -17,24 +17,19 @@ const items: EncryptedTable = encryptedTable(ringV1, {
   columns: { body: { type: "string", mode: "transition" } },
 });
 
+let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
 let pool: pg.Pool | undefined;
 
 beforeAll(async () => {
-  tdb = await openTestDb();
-  if (tdb.pglite !== undefined) {
-    db = tdb.pglite;
-  } else {
-    pool = new pg.Pool({ connectionString: tdb.connectionString, max: 8 });
-    db = pool;
-  }
+  jobDb = await openJobTestDb(8);
+  ({ tdb, db, pool } = jobDb);
   await ensureJobTables(db);
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await tdb.close();
+  await jobDb.close();
 });
 
 beforeEach(async () => {

@@ -7,10 +7,9 @@ import { ensureJobTables, type JobDatabase, listJobErrors, runJob } from "fieldc
 import { createKeyring } from "fieldcrypt/keyring";
 import { fernetFormat } from "fieldcrypt/legacy";
 import { encryptedTable } from "fieldcrypt/table";
-import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { keyringData, TransformThreads } from "../dist/jobs/threads.js";
-import { openTestDb, type TestDb } from "./db.js";
+import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
 import { keyBytes, rejection } from "./helpers.js";
 
 /** The built package's errors are not the source's classes: check by code and message. */
@@ -39,24 +38,18 @@ const notes = (ring: typeof ringV1) =>
     },
   });
 
+let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
-let pool: pg.Pool | undefined;
 
 beforeAll(async () => {
-  tdb = await openTestDb();
-  if (tdb.pglite !== undefined) {
-    db = tdb.pglite;
-  } else {
-    pool = new pg.Pool({ connectionString: tdb.connectionString, max: 4 });
-    db = pool;
-  }
+  jobDb = await openJobTestDb(4);
+  ({ tdb, db } = jobDb);
   await ensureJobTables(db);
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await tdb.close();
+  await jobDb.close();
 });
 
 beforeEach(async () => {

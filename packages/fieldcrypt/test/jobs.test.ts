@@ -1,6 +1,3 @@
-// fieldcrypt/jobs on a real database (PGlite, or the server at DATABASE_URL): every job kind, raw
-// rows read back with plain SQL in every test.
-import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAuditor, createAuditTable, verifyAudit } from "../src/audit/index.js";
 import { inspectCell, isCell } from "../src/cell/index.js";
@@ -16,7 +13,7 @@ import {
 } from "../src/jobs/index.js";
 import { createKeyring, type Keyring } from "../src/keyring/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
-import { openTestDb, type TestDb } from "./db.js";
+import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
 
 const ringV1 = createKeyring([{ id: "v1", secret: keyBytes(1), primary: true }]);
@@ -50,25 +47,19 @@ interface NoteRow extends Record<string, unknown> {
   email_bidx: string | null;
 }
 
+let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
-let pool: pg.Pool | undefined;
 
 beforeAll(async () => {
-  tdb = await openTestDb();
-  if (tdb.pglite !== undefined) {
-    db = tdb.pglite;
-  } else {
-    pool = new pg.Pool({ connectionString: tdb.connectionString, max: 3 });
-    db = pool;
-  }
+  jobDb = await openJobTestDb(3);
+  ({ tdb, db } = jobDb);
   await ensureJobTables(db);
   await ensureJobTables(db); // idempotent
 });
 
 afterAll(async () => {
-  await pool?.end();
-  await tdb.close();
+  await jobDb.close();
 });
 
 beforeEach(async () => {

@@ -585,11 +585,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
         // Counts go to the job row; `failed` drops by the rows retried and rises by those failing again.
         checkpoint: async (tx, counts) => {
           if (counts.processed === 0 && retriedInBatch === 0) return;
-          await tx.query(
-            `UPDATE ${JOBS} SET processed = processed + $2, changed = changed + $3, skipped = skipped + $4,
-               failed = failed + $5, batches = batches + 1, updated_at = now() WHERE id = $1`,
-            [jobId, counts.processed, counts.changed, counts.skipped, counts.failed - retriedInBatch],
-          );
+          await checkpointJob(tx, jobId as string, { ...counts, failed: counts.failed - retriedInBatch }, null);
         },
       };
       for (;;) {
@@ -903,9 +899,17 @@ async function checkpointJob(
   counts: Omit<JobCounts, "batches">,
   last: unknown,
 ): Promise<void> {
+  // `last` null (a retry of recorded errors): the counts move, the cursor stays.
   await tx.query(
-    `UPDATE ${JOBS} SET cursor = $2, processed = processed + $3, changed = changed + $4, skipped = skipped + $5,
-       failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
-    [jobId, JSON.stringify(last), counts.processed, counts.changed, counts.skipped, counts.failed],
+    `UPDATE ${JOBS} SET cursor = COALESCE($2, cursor), processed = processed + $3, changed = changed + $4,
+       skipped = skipped + $5, failed = failed + $6, batches = batches + 1, updated_at = now() WHERE id = $1`,
+    [
+      jobId,
+      last === null ? null : JSON.stringify(last),
+      counts.processed,
+      counts.changed,
+      counts.skipped,
+      counts.failed,
+    ],
   );
 }

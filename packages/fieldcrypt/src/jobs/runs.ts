@@ -126,7 +126,7 @@ interface JobRunRow {
  *
  * @example
  * ```ts
- * for (const e of await listJobRuns(pool, { jobId })) console.log(e.event, e.actor, e.status, e.counts);
+ * const runs = await listJobRuns(pool, { jobId }); // [{ event: "start", actor, host, … }, { event: "end", status, counts, … }]
  * ```
  */
 export async function listJobRuns(
