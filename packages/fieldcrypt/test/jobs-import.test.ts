@@ -4,7 +4,7 @@
 // place or into a new column; corrupt cells and wrong keys land in the errors table while the job
 // goes on; the app reads legacy values through the same table configuration meanwhile.
 import { spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { createCipheriv, randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encryptString, generateKey } from "@47ng/cloak";
@@ -252,6 +252,30 @@ describe.skipIf(!hasPython)("import from raw AES-GCM (bytea) and versioned JSON 
     const rows = await tdb.query<{ id: number; secret: Uint8Array }>("SELECT * FROM vault ORDER BY id");
     expect(rows.every((r) => isCell(r.secret))).toBe(true);
     expect(rows.map((r) => vault.decryptRow(r).secret)).toEqual(messages);
+  });
+
+  it("a raw AES-GCM value that starts with the cell magic byte (1 in 256) is legacy, not a damaged cell", async () => {
+    const nonce = Buffer.concat([Buffer.of(0xfc), randomBytes(11)]);
+    const cipher = createCipheriv("aes-256-gcm", aesKey, nonce);
+    const legacy = Buffer.concat([
+      nonce,
+      cipher.update("starts like a cell", "utf8"),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ]);
+    await tdb.query("CREATE TABLE vault (id integer PRIMARY KEY, secret bytea)");
+    await tdb.query("INSERT INTO vault VALUES (1, $1)", [legacy]);
+    const vault = encryptedTable(ring, {
+      table: "vault",
+      primaryKey: ["id"],
+      columns: { secret: { type: "string", form: "binary", legacy: aesGcmFormat({ keys: aesKey }) } },
+    });
+    expect(vault.decryptRow({ id: 1, secret: legacy }).secret).toBe("starts like a cell");
+    expect(await runJob(db, vault, { kind: "encrypt" })).toMatchObject({ changed: 0, failed: 0 });
+    expect(await runJob(db, vault, { kind: "import" })).toMatchObject({ changed: 1, failed: 0 });
+    const [row] = await tdb.query<{ id: number; secret: Uint8Array }>("SELECT * FROM vault");
+    expect(isCell(row?.secret)).toBe(true);
+    expect(vault.decryptRow(row as { id: number; secret: Uint8Array }).secret).toBe("starts like a cell");
   });
 
   it("versioned JSON in a legacy column → a new encrypted column; the source stays for the old app", async () => {

@@ -187,12 +187,15 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
       // In transition mode plaintext passes through, but a damaged cell must not pass as plaintext:
       // anything that starts like a cell is decrypted (and fails with its precise error). Neither
       // does a legacy value: it opens with its decoder or fails.
-      if (!looksLikeCell(stored)) {
-        if (legacy?.matches(stored) === true) {
-          const value = legacy.decrypt(stored, values) as CellValue;
-          checkType(value);
-          return value;
-        }
+      const cellLike = looksLikeCell(stored);
+      // A legacy value may start like a cell (raw AES-GCM starts with the magic byte 1 time in 256):
+      // anything cell-like that is not a well-formed cell is offered to the legacy format too.
+      if (legacy !== undefined && (!cellLike || !isCell(stored)) && legacy.matches(stored)) {
+        const value = legacy.decrypt(stored, values) as CellValue;
+        checkType(value);
+        return value;
+      }
+      if (!cellLike) {
         if (mode === "transition") return stored as CellValue;
         throw new NotEncrypted(field);
       }

@@ -51,9 +51,10 @@ export function transformCell(
   if (kind === "encrypt") {
     if (isCell(stored)) return undefined;
     // A damaged cell is not plaintext: sealing it would bury the damage under a valid cell.
-    if (looksLikeCell(stored)) throw new InvalidCell(`${field} holds a damaged cell`);
-    // Nor is a legacy value: it is ciphertext, which only an import job opens.
+    // A legacy value is ciphertext, which only an import job opens (a markerless format such as raw
+    // AES-GCM may even start with the cell magic byte).
     if (column.legacy?.matches(stored) === true) return undefined;
+    if (looksLikeCell(stored)) throw new InvalidCell(`${field} holds a damaged cell`);
     const ctx = context();
     const value = column.encrypt(stored as CellValue, ctx);
     if (blindIndex === undefined) return { value };
@@ -109,8 +110,11 @@ function importCell(
   }
   const source = target.source === undefined ? stored : row[target.source];
   if (source === null || source === undefined || isCell(source)) return undefined;
-  if (looksLikeCell(source)) throw new InvalidCell(`${field} holds a damaged cell`);
-  if (!legacy.matches(source)) return undefined;
+  // Tried before the damaged-cell check: a raw AES-GCM value starts with the cell magic byte 1 time in 256.
+  if (!legacy.matches(source)) {
+    if (looksLikeCell(source)) throw new InvalidCell(`${field} holds a damaged cell`);
+    return undefined;
+  }
   const plaintext = legacy.decrypt(source, row) as CellValue;
   const ctx = context();
   const value = column.encrypt(plaintext, ctx);
