@@ -1,6 +1,7 @@
 import { InvalidOption } from "../errors/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import { describeType } from "../internal/describe-type.js";
-import type { Queryable } from "../pg/index.js";
+import { resolveActor } from "./actor.js";
 import { type Auditor, auditKeyOf } from "./auditor.js";
 import { canonicalJson, computeMac, GENESIS_MAC } from "./encode.js";
 
@@ -54,7 +55,7 @@ export async function appendAudit(db: Queryable, auditor: Auditor, entry: AuditE
   if (typeof entry !== "object" || entry === null) {
     throw new InvalidOption(`audit entry must be an object { actor, action, scope?, keyIds?, details? }`);
   }
-  const actor = requireText(entry.actor, "actor");
+  const actor = resolveActor(entry.actor);
   const action = requireText(entry.action, "action");
   const scope = entry.scope === undefined ? null : requireText(entry.scope, "scope");
   const keyIds = entry.keyIds ?? [];

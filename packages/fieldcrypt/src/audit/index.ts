@@ -6,6 +6,7 @@
  *
  * @module
  */
+export { ACTOR_RULE, resolveActor } from "./actor.js";
 export { type AppendAuditResult, type AuditEntry, appendAudit } from "./append.js";
 export { Auditor, type AuditorOptions, createAuditor } from "./auditor.js";
 export { AUDIT_TABLE_SQL, createAuditTable } from "./table.js";

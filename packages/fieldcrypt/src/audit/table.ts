@@ -1,4 +1,4 @@
-import type { Queryable } from "../pg/index.js";
+import type { Queryable } from "../internal/db-port.js";
 
 /**
  * The audit table and its append-only guard. `seq` numbers entries 1, 2, 3, … with no gap; `mac`

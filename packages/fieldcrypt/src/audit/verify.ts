@@ -1,4 +1,4 @@
-import type { Queryable } from "../pg/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import { type Auditor, auditKeyOf } from "./auditor.js";
 import { computeMac, type EncodedFields, GENESIS_MAC, macEquals } from "./encode.js";
 

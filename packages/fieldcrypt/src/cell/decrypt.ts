@@ -1,8 +1,7 @@
 import { createDecipheriv, type DecipherGCM } from "node:crypto";
-import { DecryptionFailed, InvalidCell, KeyNotFound } from "../errors/index.js";
+import { DecryptionFailed, InvalidCell, KeyDestroyed, KeyNotFound } from "../errors/index.js";
 import { assertContextObject, type CellContext, contextBytes } from "../internal/context.js";
 import { describeType } from "../internal/describe-type.js";
-import { destroyedByKeyring } from "../internal/destroyed-keys.js";
 import { type FieldCipher, getFieldCipher } from "../internal/field-cipher.js";
 import {
   algorithmById,
@@ -18,7 +17,6 @@ import {
 } from "../internal/format.js";
 import { type CellValue, decodeValue } from "../internal/value-codec.js";
 import { findKeyByIdBytes, type Keyring } from "../keyring/keyring.js";
-import { KeyDestroyed } from "../kms/errors.js";
 
 // node:crypto copies the IV and the tag into the cipher context, so one scratch buffer of each
 // serves every call (decrypt is synchronous) and spares two Buffer views per cell.
@@ -96,7 +94,7 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
     const key = findKeyByIdBytes(keyring, bytes, FIXED_HEADER_BYTES, kidLength);
     if (key === undefined) {
       const keyId = parseHeader(bytes).keyId;
-      if (destroyedByKeyring.get(keyring)?.has(keyId) === true) throw new KeyDestroyed(keyId);
+      if (keyring.isDestroyed(keyId)) throw new KeyDestroyed(keyId);
       throw new KeyNotFound(keyId);
     }
     field = getFieldCipher(key, algorithm, context.table, context.column);

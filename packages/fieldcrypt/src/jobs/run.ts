@@ -1,12 +1,12 @@
 /** runJob: one worker running a job over a table, batch by batch. */
 import { randomUUID } from "node:crypto";
-import { hostname, userInfo } from "node:os";
+import { hostname } from "node:os";
+import { resolveActor } from "../audit/actor.js";
 import { appendAudit } from "../audit/append.js";
 import type { Auditor } from "../audit/auditor.js";
 import { type ErrorCode, InvalidOption, isFieldcryptError } from "../errors/index.js";
-import { tableKeyrings, tableOptions } from "../internal/table-keyring.js";
+import type { Queryable } from "../internal/db-port.js";
 import type { Keyring } from "../keyring/keyring.js";
-import type { Queryable } from "../pg/index.js";
 import type { EncryptedTable, EncryptedTableOptions, TableColumnOptions } from "../table/index.js";
 import { JobBusy } from "./job-busy.js";
 import { appendJobRun } from "./runs.js";
@@ -183,10 +183,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   const retry = options.retryErrors === true;
   if (retry && options.jobId === undefined)
     throw new InvalidOption("retryErrors needs the jobId whose errors to retry");
-  const actor = options.actor ?? osUser();
-  if (typeof actor !== "string" || actor.length === 0 || actor.length > 200) {
-    throw new InvalidOption("actor must be a string of 1 to 200 characters");
-  }
+  const actor = resolveActor(options.actor);
   const names = options.columns ?? [...table.columns.keys()];
   if (names.length === 0) throw new InvalidOption(`${table.table}: the job has no columns`);
   const importFrom = options.importFrom ?? {};
@@ -335,7 +332,7 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
     kind,
     table: table.table,
     columns: names,
-    keys: (keyring ?? tableKeyrings.get(table))?.list() ?? [],
+    keys: (keyring ?? table.keyring).list(),
     actor,
     host: hostname(),
     pid: process.pid,
@@ -815,11 +812,7 @@ function threadSetupOf(
   targets: readonly JobColumn[],
   keyring: Keyring | undefined,
 ): ThreadSetup {
-  const options = tableOptions.get(table) as EncryptedTableOptions | undefined;
-  const tableKeyring = tableKeyrings.get(table);
-  if (options === undefined || tableKeyring === undefined) {
-    throw new InvalidOption("threads need a table made by encryptedTable");
-  }
+  const { options, keyring: tableKeyring } = table;
   const data: TargetData[] = targets.map((target) => {
     const { blindIndex, ...columnOptions } = options.columns[target.name] as TableColumnOptions;
     if (columnOptions.legacy !== undefined) {
@@ -863,15 +856,6 @@ function parseRowKey(text: string): string[] {
     throw new InvalidOption("fieldcrypt_job_errors holds a row_key that is not a JSON array of strings");
   }
   return key;
-}
-
-/** The OS user running the job, for the record of runs (some containers have no passwd entry). */
-function osUser(): string {
-  try {
-    return userInfo().username || "unknown";
-  } catch {
-    return "unknown";
-  }
 }
 
 /** The stable code of a failure: a fieldcrypt code, or ERR_UNEXPECTED (never the message). */

@@ -5,8 +5,9 @@
  * an `end` row when it finishes, stops or fails. A run killed with `kill -9` leaves a `start` row
  * with no `end`: the record shows it. Rows hold who, where, what and counts: never data or keys.
  */
+
+import type { Queryable } from "../internal/db-port.js";
 import type { KeyInfo } from "../keyring/keyring.js";
-import type { Queryable } from "../pg/index.js";
 import type { JobCounts, JobKind } from "./tables.js";
 
 export const JOB_RUNS = "fieldcrypt_job_runs";

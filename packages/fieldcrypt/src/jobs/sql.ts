@@ -1,7 +1,7 @@
 /** SQL text of the job engine: identifiers, value encoding, the batch statements. Not exported. */
 import { InvalidOption } from "../errors/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import { quoteIdentifier as quote } from "../internal/sql-identifier.js";
-import type { Queryable } from "../pg/index.js";
 
 export { quote };
 
@@ -19,26 +19,7 @@ export function toText(value: unknown): string | null {
   return String(value);
 }
 
-/** The SQL type of each column of `table` (`format_type`, e.g. `text`, `bytea`, `character varying(80)`). */
-export async function columnTypes(
-  db: Queryable,
-  table: string,
-  names: readonly string[],
-): Promise<Map<string, string>> {
-  const { rows } = await db.query(
-    `SELECT a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type
-       FROM pg_attribute a
-      WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-    [quote(table)],
-  );
-  const types = new Map<string, string>();
-  for (const row of rows as { name: string; type: string }[]) types.set(row.name, row.type);
-  if (types.size === 0) throw new InvalidOption(`table ${table} does not exist`);
-  for (const name of names) {
-    if (!types.has(name)) throw new InvalidOption(`${table}.${name} does not exist`);
-  }
-  return types;
-}
+export { readColumnTypes as columnTypes } from "../internal/db-port.js";
 
 /** The shape of one job's statements. */
 export interface BatchPlan {

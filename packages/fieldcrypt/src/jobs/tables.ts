@@ -1,6 +1,6 @@
 /** The job and job-error tables (normative text: spec/jobs-v1.md). */
 import { InvalidOption } from "../errors/index.js";
-import type { Queryable } from "../pg/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import { JOB_RUNS_SQL } from "./runs.js";
 
 /** Job kinds: what a job does to each cell. */

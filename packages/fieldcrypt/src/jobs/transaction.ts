@@ -1,6 +1,6 @@
 /** One transaction on either kind of database handle the jobs accept. Not exported. */
 import { InvalidOption } from "../errors/index.js";
-import type { Queryable } from "../pg/index.js";
+import type { Queryable } from "../internal/db-port.js";
 
 /** A handle that runs a callback in a transaction: PGlite (`db.transaction(async (tx) => …)`). */
 export interface TransactionQueryable extends Queryable {

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
+import type { Queryable } from "../internal/db-port.js";
 import type { RootKeyProvider } from "../kms/provider.js";
-import type { Queryable } from "../pg/index.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions, scopeParam } from "./internal.js";
 
 /** What {@link createDataKey} did. */

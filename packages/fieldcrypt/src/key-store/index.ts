@@ -8,7 +8,7 @@
  * @module
  */
 
-export { KeyDestroyed } from "../kms/errors.js";
+export { KeyDestroyed } from "../errors/index.js";
 export { createKeyCache, KeyCache, type KeyCacheOptions } from "./cache.js";
 export { type CreateDataKeyResult, createDataKey } from "./create.js";
 export type { KeyEventOptions } from "./internal.js";

@@ -1,17 +1,17 @@
 /** Shared by the key-store operations (not exported from the subpath). */
+import { resolveActor } from "../audit/actor.js";
 import { appendAudit } from "../audit/append.js";
 import type { Auditor } from "../audit/auditor.js";
-import { isFieldcryptError } from "../errors/index.js";
+import { isFieldcryptError, RootKeyUnavailable } from "../errors/index.js";
 import { contextBytes, lengthPrefixed } from "../internal/context.js";
-import { RootKeyUnavailable } from "../kms/errors.js";
+import type { Queryable } from "../internal/db-port.js";
 import type { RootKeyProvider } from "../kms/provider.js";
-import type { Queryable } from "../pg/index.js";
 
 /** Options every key operation takes to audit what it does. */
 export interface KeyEventOptions {
   /** When given, every key event is appended to `fieldcrypt_audit` (see `fieldcrypt/audit`). */
   readonly auditor?: Auditor | undefined;
-  /** The actor written into audit entries (default `"fieldcrypt"`). */
+  /** The actor written into audit entries (default: the OS user; see `resolveActor`). */
   readonly actor?: string | undefined;
 }
 
@@ -65,7 +65,7 @@ export async function audit(
 ): Promise<void> {
   if (options?.auditor === undefined) return;
   await appendAudit(db, options.auditor, {
-    actor: options.actor ?? "fieldcrypt",
+    actor: resolveActor(options.actor),
     action,
     scope: scope ?? undefined,
     keyIds,

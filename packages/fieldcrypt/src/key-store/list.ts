@@ -1,4 +1,4 @@
-import type { Queryable } from "../pg/index.js";
+import type { Queryable } from "../internal/db-port.js";
 
 /** One data key in the inventory: ids, scope, state and dates — never material. */
 export interface DataKeyInfo {

@@ -1,11 +1,9 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
-import { InvalidOption, isFieldcryptError } from "../errors/index.js";
-import { destroyedByKeyring } from "../internal/destroyed-keys.js";
+import { InvalidOption, isFieldcryptError, KeyDestroyed, RootKeyUnavailable } from "../errors/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import { getKeyMaterial } from "../internal/key-material.js";
 import { createKeyring, type Keyring, type KeyringEntry } from "../keyring/keyring.js";
-import { KeyDestroyed, RootKeyUnavailable } from "../kms/errors.js";
 import type { RootKeyProvider } from "../kms/provider.js";
-import type { Queryable } from "../pg/index.js";
 import { cacheGet, cacheLoad, cacheSet, type KeyCache } from "./cache.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions, scopeParam } from "./internal.js";
 
@@ -98,9 +96,7 @@ export async function loadKeyring(
       exported.push(bytes);
       entries.push({ id: info.id, secret: bytes, scope: info.scope });
     }
-    const keyring = createKeyring(entries);
-    destroyedByKeyring.set(keyring, destroyed);
-    return keyring;
+    return createKeyring(entries, { destroyed });
   } finally {
     for (const bytes of exported) bytes.fill(0);
   }
@@ -164,12 +160,12 @@ async function unwrapRow(
 export function rethrowDestroyed(keyring: Keyring, error: unknown): never {
   if (isFieldcryptError(error, "ERR_KEY_NOT_FOUND")) {
     const keyId = (error as { keyId?: unknown }).keyId;
-    if (typeof keyId === "string" && destroyedByKeyring.get(keyring)?.has(keyId)) throw new KeyDestroyed(keyId);
+    if (typeof keyId === "string" && keyring.isDestroyed(keyId)) throw new KeyDestroyed(keyId);
   }
   throw error;
 }
 
 /** Ids of the destroyed data keys of the scopes `keyring` was loaded for. */
 export function destroyedKeyIds(keyring: Keyring): string[] {
-  return [...(destroyedByKeyring.get(keyring) ?? [])];
+  return [...keyring.destroyedIds];
 }

@@ -1,6 +1,6 @@
 import { InvalidOption } from "../errors/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import type { RootKeyProvider } from "../kms/provider.js";
-import type { Queryable } from "../pg/index.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions } from "./internal.js";
 
 /** Options of {@link rotateRootKey}. */

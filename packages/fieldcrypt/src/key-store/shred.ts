@@ -1,4 +1,4 @@
-import type { Queryable } from "../pg/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import type { KeyCache } from "./cache.js";
 import { audit, type KeyEventOptions, scopeParam } from "./internal.js";
 

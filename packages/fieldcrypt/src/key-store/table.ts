@@ -1,4 +1,4 @@
-import type { Queryable } from "../pg/index.js";
+import type { Queryable } from "../internal/db-port.js";
 
 /**
  * The data-key table: one row per data key, wrapped by the root key `root_key_id`. At most one

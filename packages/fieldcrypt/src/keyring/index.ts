@@ -4,5 +4,5 @@
  */
 export { Key } from "./key.js";
 export { generateKeyString, KEY_STRING_PREFIX } from "./key-string.js";
-export { createKeyring, type KeyInfo, Keyring, type KeyringEntry } from "./keyring.js";
+export { type CreateKeyringOptions, createKeyring, type KeyInfo, Keyring, type KeyringEntry } from "./keyring.js";
 export { type KeyringEnv, type LoadKeyringOptions, loadKeyringFile, loadKeyringFromEnv } from "./load.js";

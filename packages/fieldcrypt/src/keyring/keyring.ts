@@ -21,7 +21,7 @@ export interface KeyringEntry {
 
 /** Keyrings this small are searched by comparing id bytes, with no string allocated per cell. */
 const LINEAR_LOOKUP_MAX = 16;
-const idIndexes = new WeakMap<Keyring, readonly Key[]>();
+const NONE: ReadonlySet<string> = new Set();
 
 /**
  * The key whose id equals the latin1 bytes `bytes[offset..offset+length)`, or `undefined`.
@@ -29,16 +29,16 @@ const idIndexes = new WeakMap<Keyring, readonly Key[]>();
  * @internal
  */
 export function findKeyByIdBytes(keyring: Keyring, bytes: Uint8Array, offset: number, length: number): Key | undefined {
-  const keys = idIndexes.get(keyring);
-  if (keys === undefined)
-    return keyring.get(Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString("latin1"));
-  search: for (const key of keys) {
-    const id = key.id;
-    if (id.length !== length) continue;
-    for (let i = 0; i < length; i++) if (id.charCodeAt(i) !== bytes[offset + i]) continue search;
-    return key;
-  }
-  return undefined;
+  return keyring.findByIdBytes(bytes, offset, length);
+}
+
+/** Options of {@link createKeyring}. */
+export interface CreateKeyringOptions {
+  /**
+   * Ids of keys that were destroyed (crypto-shredded): a cell under one of them fails with
+   * `ERR_KEY_DESTROYED` instead of `ERR_KEY_NOT_FOUND`. The key-store's loader fills it.
+   */
+  readonly destroyed?: Iterable<string> | undefined;
 }
 
 /** A key's place in the keyring, as listed by {@link Keyring.list}. Never contains material. */
@@ -69,9 +69,11 @@ export class Keyring {
   readonly #primaryByScope = new Map<string, Key>();
   readonly #scopesWithKeys = new Set<string>();
   #sharedPrimary: Key | undefined;
+  readonly #linear: readonly Key[] | undefined;
+  readonly #destroyed: ReadonlySet<string>;
 
   /** @internal Use {@link createKeyring} or a loader. */
-  constructor(keys: readonly Key[], primaries: ReadonlySet<Key>) {
+  constructor(keys: readonly Key[], primaries: ReadonlySet<Key>, destroyed: ReadonlySet<string> = NONE) {
     for (const key of keys) {
       this.#byId.set(key.id, key);
       if (key.scope !== undefined) this.#scopesWithKeys.add(key.scope);
@@ -79,8 +81,36 @@ export class Keyring {
       if (key.scope === undefined) this.#sharedPrimary = key;
       else this.#primaryByScope.set(key.scope, key);
     }
-    if (keys.length <= LINEAR_LOOKUP_MAX) idIndexes.set(this, [...keys]);
+    this.#linear = keys.length <= LINEAR_LOOKUP_MAX ? [...keys] : undefined;
+    this.#destroyed = destroyed;
     Object.freeze(this);
+  }
+
+  /**
+   * Ids of the destroyed (crypto-shredded) keys this keyring knows of: their cells fail with
+   * `ERR_KEY_DESTROYED`. Key ids are safe to print.
+   */
+  get destroyedIds(): readonly string[] {
+    return [...this.#destroyed];
+  }
+
+  /** True when the key with this id was destroyed (crypto-shredded). */
+  isDestroyed(id: string): boolean {
+    return this.#destroyed.has(id);
+  }
+
+  /** @internal The per-cell lookup of decrypt; see {@link findKeyByIdBytes}. */
+  findByIdBytes(bytes: Uint8Array, offset: number, length: number): Key | undefined {
+    const keys = this.#linear;
+    if (keys === undefined)
+      return this.get(Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString("latin1"));
+    search: for (const key of keys) {
+      const id = key.id;
+      if (id.length !== length) continue;
+      for (let i = 0; i < length; i++) if (id.charCodeAt(i) !== bytes[offset + i]) continue search;
+      return key;
+    }
+    return undefined;
   }
 
   /** The key with this id, or `undefined`. */
@@ -128,7 +158,7 @@ export class Keyring {
       for (const key of primaries) if (key.scope === added.scope) primaries.delete(key);
       primaries.add(added);
     }
-    return new Keyring([...this.#byId.values(), added], primaries);
+    return new Keyring([...this.#byId.values(), added], primaries, this.#destroyed);
   }
 
   /** Ids, scopes and states of every key (no material). */
@@ -167,7 +197,7 @@ export class Keyring {
  * const keyring = createKeyring([{ id: "v1", secret: generateKeyString(), primary: true }]);
  * ```
  */
-export function createKeyring(entries: readonly KeyringEntry[]): Keyring {
+export function createKeyring(entries: readonly KeyringEntry[], options: CreateKeyringOptions = {}): Keyring {
   if (!Array.isArray(entries)) {
     throw new InvalidKeyring(`keyring entries must be an array (got ${describeType(entries)})`);
   }
@@ -206,7 +236,13 @@ export function createKeyring(entries: readonly KeyringEntry[]): Keyring {
       primaries.add(key);
     }
   });
-  return new Keyring(keys, primaries);
+  const destroyed = new Set<string>();
+  for (const id of options.destroyed ?? []) {
+    if (!isValidKeyId(id)) throw new InvalidKeyring(`a destroyed key id must be ${KEY_ID_RULE}`);
+    if (seen.has(id)) throw new InvalidKeyring(`key id ${JSON.stringify(id)} is both held and destroyed`);
+    destroyed.add(id);
+  }
+  return new Keyring(keys, primaries, destroyed);
 }
 
 /**

@@ -9,13 +9,11 @@
  * @module
  */
 import { InvalidOption } from "../errors/index.js";
+import type { Queryable } from "../internal/db-port.js";
 import { quoteIdentifier as quote } from "../internal/sql-identifier.js";
 import type { EncryptedTable } from "../table/index.js";
 
-/** Anything that runs a parameterized query: pg.Client, pg.Pool, a PGlite instance. */
-export interface Queryable {
-  query(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
-}
+export type { Queryable } from "../internal/db-port.js";
 
 /** A parameterized statement for `client.query(statement.text, statement.values)`. */
 export interface Statement {

@@ -14,7 +14,6 @@ import {
 import { InvalidContext, InvalidOption } from "../errors/index.js";
 import type { RowKeyPart } from "../internal/context.js";
 import { contextBytes } from "../internal/context.js";
-import { tableKeyrings, tableOptions } from "../internal/table-keyring.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
 
@@ -49,6 +48,10 @@ export interface EncryptedTableOptions {
 /** A table's encrypted columns, ready for adapters. */
 export interface EncryptedTable {
   readonly table: string;
+  /** The keyring the table was described with (redacts itself when printed). */
+  readonly keyring: Keyring;
+  /** The options the table was described from (plain data but for custom normalizers and legacy formats). */
+  readonly options: EncryptedTableOptions;
   readonly primaryKey: readonly string[] | undefined;
   readonly scope: ScopeSource | undefined;
   /** The encrypted columns, by column name. */
@@ -147,6 +150,8 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
     primaryKey,
     scope: scopeSource,
     columns,
+    keyring,
+    options,
     blindIndexes,
     rowContext,
     encryptRow(row, context) {
@@ -184,7 +189,5 @@ export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions)
       return bidx.index.candidates(value, scopeOf({}, context));
     },
   };
-  tableKeyrings.set(described, keyring);
-  tableOptions.set(described, options);
   return described;
 }
