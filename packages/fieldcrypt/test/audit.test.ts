@@ -250,7 +250,7 @@ describe("keys and entries", () => {
         "audit details.key must be a JSON value (got Buffer)",
       ],
       [{ actor: "a", action: "x", details: { n: Number.NaN } }, "audit details.n must be a finite number"],
-      [{ actor: "", action: "x" }, "audit entry actor must be a non-empty string (got an empty string)"],
+      [{ actor: "", action: "x" }, "audit entry actor must be 1 to 200 printable ASCII characters"],
       [{ actor: "a", action: 7 }, "audit entry action must be a non-empty string (got number)"],
     ];
     for (const [entry, message] of cases) {

@@ -12,7 +12,7 @@ export const ACTOR_RULE = "1 to 200 printable ASCII characters";
 
 /**
  * `actor` checked against the one actor rule, or the OS user when it is `undefined` (`"unknown"` in
- * a container without a passwd entry). Throws `ERR_INVALID_OPTION` without echoing the value.
+ * a container without a passwd entry). `label` names the value in the error. Throws `ERR_INVALID_OPTION` without echoing the value.
  * Exported from `fieldcrypt/audit`.
  *
  * @example
@@ -21,9 +21,9 @@ export const ACTOR_RULE = "1 to 200 printable ASCII characters";
  * const actor = resolveActor(flags.actor); // "ops@example.org", or the OS user
  * ```
  */
-export function resolveActor(actor?: unknown): string {
+export function resolveActor(actor?: unknown, label = "actor"): string {
   if (actor === undefined) return osUser();
-  if (typeof actor !== "string" || !ACTOR.test(actor)) throw new InvalidOption(`actor must be ${ACTOR_RULE}`);
+  if (typeof actor !== "string" || !ACTOR.test(actor)) throw new InvalidOption(`${label} must be ${ACTOR_RULE}`);
   return actor;
 }
 

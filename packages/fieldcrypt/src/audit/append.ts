@@ -1,7 +1,7 @@
 import { InvalidOption } from "../errors/index.js";
 import type { Queryable } from "../internal/db-port.js";
 import { describeType } from "../internal/describe-type.js";
-import { resolveActor } from "./actor.js";
+import { ACTOR_RULE, resolveActor } from "./actor.js";
 import { type Auditor, auditKeyOf } from "./auditor.js";
 import { canonicalJson, computeMac, GENESIS_MAC } from "./encode.js";
 
@@ -55,7 +55,9 @@ export async function appendAudit(db: Queryable, auditor: Auditor, entry: AuditE
   if (typeof entry !== "object" || entry === null) {
     throw new InvalidOption(`audit entry must be an object { actor, action, scope?, keyIds?, details? }`);
   }
-  const actor = resolveActor(entry.actor);
+  // An audit entry names its actor explicitly: no OS-user default here.
+  if (entry.actor === undefined) throw new InvalidOption(`audit entry actor must be ${ACTOR_RULE}`);
+  const actor = resolveActor(entry.actor, "audit entry actor");
   const action = requireText(entry.action, "action");
   const scope = entry.scope === undefined ? null : requireText(entry.scope, "scope");
   const keyIds = entry.keyIds ?? [];

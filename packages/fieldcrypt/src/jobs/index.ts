@@ -9,7 +9,7 @@
  *
  * @module
  */
-export type { Queryable } from "../internal/db-port.js";
+export { type Queryable, readColumnTypes } from "../internal/db-port.js";
 export { JobBusy } from "./job-busy.js";
 export { type BeforeWriteBatch, type JobProgress, type JobResult, type RunJobOptions, runJob } from "./run.js";
 export { type JobRunEvent, listJobRuns } from "./runs.js";

@@ -8,7 +8,7 @@
 
 import type { Queryable } from "../internal/db-port.js";
 import type { KeyInfo } from "../keyring/keyring.js";
-import type { JobCounts, JobKind } from "./tables.js";
+import type { JobCounts, JobKind } from "./model.js";
 
 export const JOB_RUNS = "fieldcrypt_job_runs";
 
