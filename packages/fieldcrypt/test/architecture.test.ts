@@ -1,13 +1,20 @@
-// The layering rules of ARCHITECTURE.md, checked on the source: every relative import of
-// packages/fieldcrypt/src points to a lower layer (or stays in its own folder), and no module of
-// either package takes part in an import cycle.
+// The rules of ARCHITECTURE.md, checked on the source: every relative import of
+// packages/fieldcrypt/src points to a lower layer (or stays in its own folder), no module of either
+// package takes part in an import cycle, and no function or file outgrows the size limits unless
+// ARCHITECTURE.md names it under "Size exceptions".
 import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import ts from "typescript";
 import { describe, expect, it } from "vitest";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const LIBRARY = join(ROOT, "fieldcrypt/src");
+const ARCHITECTURE = join(ROOT, "../ARCHITECTURE.md");
+
+/** The size limits of ARCHITECTURE.md: lines of one function (its whole text) and of one file. */
+export const MAX_FUNCTION_LINES = 120;
+export const MAX_FILE_LINES = 400;
 
 /**
  * The layer of each top-level folder of the library: a module may import its own folder and any
@@ -98,6 +105,40 @@ export function importCycles(files: readonly string[], read = (f: string) => rea
   return cycles;
 }
 
+/**
+ * Functions longer than {@link MAX_FUNCTION_LINES} and files longer than {@link MAX_FILE_LINES}, as
+ * `path: what (n lines)` lines, paths relative to `packages/`. Functions of every form count: declarations,
+ * methods, arrows and function expressions, nested ones on their own.
+ */
+export function oversized(files: readonly string[], read = (f: string) => readFileSync(f, "utf8")): string[] {
+  const found: string[] = [];
+  for (const file of files) {
+    const text = read(file);
+    const path = relative(ROOT, file);
+    const lines = text.split("\n").length - (text.endsWith("\n") ? 1 : 0);
+    if (lines > MAX_FILE_LINES) found.push(`${path}: file (${lines} lines)`);
+    const source = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+    const visit = (node: ts.Node) => {
+      if (ts.isFunctionLike(node) && "body" in node && node.body !== undefined) {
+        const first = source.getLineAndCharacterOfPosition(node.getStart(source)).line;
+        const last = source.getLineAndCharacterOfPosition(node.getEnd()).line;
+        const name = node.name?.getText(source) ?? "(anonymous)";
+        if (last - first + 1 > MAX_FUNCTION_LINES) found.push(`${path}: ${name} (${last - first + 1} lines)`);
+      }
+      ts.forEachChild(node, visit);
+    };
+    visit(source);
+  }
+  return found;
+}
+
+/** The paths (relative to `packages/`) that ARCHITECTURE.md's "Size exceptions" section names. */
+function sizeExceptions(): Set<string> {
+  const text = readFileSync(ARCHITECTURE, "utf8");
+  const section = text.split(/^## /m).find((s) => s.startsWith("Size exceptions")) ?? "";
+  return new Set([...section.matchAll(/`packages\/([^`]+\.ts)`/g)].map((m) => m[1] as string));
+}
+
 describe("architecture", () => {
   const library = sourceFiles(LIBRARY);
   const cli = sourceFiles(join(ROOT, "cli/src"));
@@ -111,9 +152,40 @@ describe("architecture", () => {
     expect(layerViolations(LIBRARY, library)).toEqual([]);
   });
 
+  it("keeps the CLI on the library's public subpaths, and its helpers below commands/", () => {
+    const src = join(ROOT, "cli/src");
+    const wrong = cli.flatMap((file) =>
+      relativeImports(file)
+        .filter((target) => {
+          const to = relative(src, target);
+          if (to.startsWith("..")) return true; // outside the CLI: the library's src, not its exports
+          const from = relative(src, file).split("/")[0] as string;
+          return ["internal", "config", "demo"].includes(from) && to.startsWith("commands/");
+        })
+        .map((target) => `${relative(src, file)} -> ${relative(src, target)}`),
+    );
+    expect(wrong).toEqual([]);
+  });
+
   it("has no import cycle in the library or the CLI", () => {
     expect(importCycles(library)).toEqual([]);
     expect(importCycles(cli)).toEqual([]);
+  });
+
+  it("keeps functions and files within the size limits, or ARCHITECTURE.md says why", () => {
+    const allowed = sizeExceptions();
+    const over = oversized([...library, ...cli]).filter((line) => !allowed.has(line.slice(0, line.indexOf(":"))));
+    expect(over).toEqual([]);
+  });
+
+  it("catches a long function and a long file (the size check can fail)", () => {
+    const file = join(LIBRARY, "jobs/long.ts");
+    const body = Array.from({ length: MAX_FUNCTION_LINES }, (_, i) => `  const v${i} = ${i};`).join("\n");
+    const text = `export function long() {\n${body}\n}\n${"// pad\n".repeat(MAX_FILE_LINES)}`;
+    expect(oversized([file], () => text)).toEqual([
+      `fieldcrypt/src/jobs/long.ts: file (${MAX_FILE_LINES + MAX_FUNCTION_LINES + 2} lines)`,
+      `fieldcrypt/src/jobs/long.ts: long (${MAX_FUNCTION_LINES + 2} lines)`,
+    ]);
   });
 
   it("catches a wrong import and a cycle (the checks can fail)", () => {
