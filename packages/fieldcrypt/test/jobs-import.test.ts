@@ -11,6 +11,7 @@ import { encryptString, generateKey } from "@47ng/cloak";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import { ensureJobTables, getJob, type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
+import { BEFORE_WRITE } from "../src/jobs/test-hooks.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { aesGcmFormat, cloakFormat, fernetFormat, versionedJsonFormat } from "../src/legacy/index.js";
 import { decryptRows } from "../src/pg/index.js";
@@ -302,7 +303,7 @@ describe.skipIf(!hasPython)("import from raw AES-GCM (bytea) and versioned JSON 
       kind: "import",
       importFrom: { secret: "secret_legacy" },
       batchSize: 4,
-      beforeWrite: async ({ tx }) => {
+      [BEFORE_WRITE]: async ({ tx }) => {
         if (raced) return;
         raced = true; // the old app rewrites row 2's legacy value while the first batch is in flight
         await tx.query("UPDATE vault SET secret_legacy = $1 WHERE id = 2", [legacy[11]]);

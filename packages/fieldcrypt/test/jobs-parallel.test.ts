@@ -4,6 +4,7 @@ import type pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import { ensureJobTables, getJob, JobBusy, type JobDatabase, runJob } from "../src/jobs/index.js";
+import { BEFORE_WRITE } from "../src/jobs/test-hooks.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
 import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
@@ -77,7 +78,7 @@ describe("lease", () => {
       kind: "encrypt",
       batchSize: 10,
       // Slow batches: the job is still running when the second runner tries.
-      beforeWrite: () => new Promise((resolve) => setTimeout(resolve, 20)),
+      [BEFORE_WRITE]: () => new Promise((resolve) => setTimeout(resolve, 20)),
       onProgress: (p) => {
         if (p.batches !== 1) return;
         attempt = (async () => {
@@ -158,7 +159,7 @@ describe("parallel workers", () => {
       kind: "encrypt",
       workers: 3,
       batchSize: 500,
-      beforeWrite: async ({ keys }) => {
+      [BEFORE_WRITE]: async ({ keys }) => {
         seen.push(...keys.map((k) => Number(k[0])));
         maxInFlight = Math.max(maxInFlight, ++inFlight);
         await new Promise((resolve) => setTimeout(resolve, 1));
@@ -201,7 +202,7 @@ describe("parallel workers", () => {
         kind: "encrypt",
         jobId,
         batchSize: 250,
-        beforeWrite: async ({ keys }) => {
+        [BEFORE_WRITE]: async ({ keys }) => {
           seen.push(...keys.map((k) => Number(k[0])));
           await new Promise((resolve) => setTimeout(resolve, 1));
         },
@@ -245,7 +246,7 @@ describe("parallel workers", () => {
         kind: "encrypt",
         workers: 2,
         batchSize: 50,
-        beforeWrite: () => {
+        [BEFORE_WRITE]: () => {
           if (++batches === 5) throw new Error("killed");
         },
       }),

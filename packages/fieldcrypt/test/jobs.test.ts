@@ -11,6 +11,7 @@ import {
   runJob,
   sessionDatabase,
 } from "../src/jobs/index.js";
+import { BEFORE_WRITE } from "../src/jobs/test-hooks.js";
 import { createKeyring, type Keyring } from "../src/keyring/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
 import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
@@ -250,7 +251,7 @@ describe("verify", () => {
       kind: "verify",
       sample: 0.1,
       batchSize: 50,
-      beforeWrite: ({ keys }) => {
+      [BEFORE_WRITE]: ({ keys }) => {
         seen.push(...keys.map((k) => Number(k[0])));
       },
     });
@@ -317,7 +318,7 @@ describe("composite primary key", () => {
     const encrypted = await runJob(db, visits(ringV1), {
       kind: "encrypt",
       batchSize: 5,
-      beforeWrite: ({ keys }) => {
+      [BEFORE_WRITE]: ({ keys }) => {
         seen.push(...keys.map((k) => k.join("/")));
       },
     });
@@ -348,7 +349,7 @@ describe("resume", () => {
       keyring: ringV2,
       batchSize: 3,
       signal: controller.signal,
-      beforeWrite: ({ keys }) => {
+      [BEFORE_WRITE]: ({ keys }) => {
         seen.push(...keys.map((k) => k[0] as string));
       },
       onProgress: (p) => {
@@ -367,7 +368,7 @@ describe("resume", () => {
       keyring: ringV2,
       batchSize: 3,
       jobId: first.jobId as string,
-      beforeWrite: ({ keys }) => {
+      [BEFORE_WRITE]: ({ keys }) => {
         seen.push(...keys.map((k) => k[0] as string));
       },
     });
@@ -396,7 +397,7 @@ describe("compare-and-swap", () => {
     const result = await runJob(db, notesTable(ringV1), {
       kind: "encrypt",
       batchSize: 10,
-      beforeWrite: async ({ tx }) => {
+      [BEFORE_WRITE]: async ({ tx }) => {
         if (once) return;
         once = true;
         await writer(tx).query("UPDATE notes SET body = 'written by the app' WHERE id = 2");
@@ -419,7 +420,7 @@ describe("compare-and-swap", () => {
     const result = await runJob(db, notesTable(ringV2), {
       kind: "rotate",
       keyring: ringV2,
-      beforeWrite: async ({ tx }) => {
+      [BEFORE_WRITE]: async ({ tx }) => {
         const w = tdb.kind === "server" ? { query: tdb.query } : tx;
         await w.query("UPDATE notes SET body = $1 WHERE id = 1", [appCell]);
       },
@@ -481,7 +482,7 @@ describe("transactions", () => {
       runJob(db, notesTable(ringV1), {
         kind: "encrypt",
         batchSize: 3,
-        beforeWrite: () => {
+        [BEFORE_WRITE]: () => {
           if (++batches === 2) throw new Error("killed");
         },
       }),
@@ -524,6 +525,16 @@ describe("options", () => {
     assertFieldcryptError(await rejection(runJob(db, unkeyed, { kind: "encrypt" })), "ERR_INVALID_OPTION");
   });
 
+  it("runs the write hook only under its internal symbol, not as a public beforeWrite option", async () => {
+    await seed(3);
+    const calls: string[] = [];
+    const options = { kind: "verify", beforeWrite: () => void calls.push("public") } as const;
+    await runJob(db, notesTable(ringV1), options as never);
+    expect(calls).toEqual([]);
+    await runJob(db, notesTable(ringV1), { kind: "verify", [BEFORE_WRITE]: () => void calls.push("internal") });
+    expect(calls).toEqual(["internal"]);
+  });
+
   it("throttles to maxRowsPerSecond", async () => {
     await seed(6);
     const started = Date.now();
@@ -561,7 +572,7 @@ describe("retry of recorded errors", () => {
       jobId,
       retryErrors: true,
       batchSize: 1,
-      beforeWrite: ({ keys }) => {
+      [BEFORE_WRITE]: ({ keys }) => {
         touched.push(...keys.map((k) => [...k]));
       },
     });
@@ -640,7 +651,7 @@ describe("record of job runs", () => {
     const failing = await rejection(
       runJob(db, notesTable(ringV1), {
         kind: "encrypt",
-        beforeWrite: () => {
+        [BEFORE_WRITE]: () => {
           throw new Error("secret plaintext in an unexpected error");
         },
       }),

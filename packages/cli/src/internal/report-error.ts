@@ -1,7 +1,7 @@
 import { inspect } from "node:util";
 import { type ErrorCode, isFieldcryptError } from "fieldcrypt/errors";
 import { CliError } from "./cli-error.js";
-import { EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE, type ExitCode } from "./exit-codes.js";
+import { EXIT_AUDIT_BROKEN, EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE, type ExitCode } from "./exit-codes.js";
 import type { Io } from "./io.js";
 
 /** Exit code and hint for each fieldcrypt error code. Hints name flags and variables, never values. */
@@ -61,6 +61,14 @@ const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: strin
   ERR_JOB_BUSY: {
     exit: EXIT_FAILED,
     hint: "another worker holds this job's lease; wait for it, or for the lease to expire if that worker died",
+  },
+  ERR_AUDIT_KEY_MISMATCH: {
+    exit: EXIT_CONFIG,
+    hint: "the config's audit key is not the key this audit log was written with; check FIELDCRYPT_AUDIT_KEY",
+  },
+  ERR_AUDIT_HEAD_MISMATCH: {
+    exit: EXIT_AUDIT_BROKEN,
+    hint: "entries were cut off the end of fieldcrypt_audit since that head was taken; compare it with a backup",
   },
   ERR_INVALID_OPTION: {
     exit: EXIT_USAGE,

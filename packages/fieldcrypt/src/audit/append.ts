@@ -1,9 +1,11 @@
-import { InvalidOption } from "../errors/index.js";
+import { AuditKeyMismatch, InvalidOption } from "../errors/index.js";
 import type { Queryable } from "../internal/db-port.js";
 import { describeType } from "../internal/describe-type.js";
 import { ACTOR_RULE, resolveActor } from "./actor.js";
 import { type Auditor, auditKeyOf } from "./auditor.js";
-import { canonicalJson, computeMac, GENESIS_MAC } from "./encode.js";
+import { canonicalJson, computeMac, GENESIS_MAC, macEquals } from "./encode.js";
+import { type AuditHead, headOf } from "./head.js";
+import { type AuditRow, readLastRow } from "./rows.js";
 
 /** One audit entry. Identifiers and counts only: never key material, plaintext or cell payloads. */
 export interface AuditEntry {
@@ -23,6 +25,8 @@ export interface AuditEntry {
 export interface AppendAuditResult {
   readonly seq: number;
   readonly at: Date;
+  /** The log's new head (this entry): see `formatAuditHead`. */
+  readonly head: AuditHead;
 }
 
 /** Gives up after this many lost races (a caller inside a REPEATABLE READ transaction never sees newer rows). */
@@ -44,6 +48,10 @@ function requireText(value: unknown, name: string): string {
  * `seq` reads the new last entry and tries again. This needs no transaction of its own, so it works
  * the same through a `pg.Pool` (where `BEGIN` and `SELECT … FOR UPDATE` could land on different
  * connections), a `pg.Client` (also inside the caller's transaction) and PGlite.
+ *
+ * Each entry stores `auditor.checkValue`; an append onto a log written with another audit key is
+ * refused with `ERR_AUDIT_KEY_MISMATCH` before anything is written. The result carries the new
+ * head, which the auditor's `onHead` sink (if any) also receives.
  *
  * @example
  * ```ts
@@ -71,20 +79,36 @@ export async function appendAudit(db: Queryable, auditor: Auditor, entry: AuditE
   const atMicros = (BigInt(at.getTime()) * 1000n).toString();
 
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const { rows } = await db.query("SELECT seq::text AS seq, mac FROM fieldcrypt_audit a ORDER BY a.seq DESC LIMIT 1");
-    const last = rows[0] as { seq: string; mac: Uint8Array } | undefined;
+    const last = await readLastRow(db);
+    if (last !== undefined) requireSameKey(last, auditor);
     const seq = (last === undefined ? 1n : BigInt(last.seq) + 1n).toString();
-    const prevMac = last === undefined ? GENESIS_MAC : Buffer.from(last.mac);
+    const prevMac = last === undefined ? GENESIS_MAC : last.mac;
     const mac = computeMac(key, { seq, atMicros, actor, action, scope, keyIds, details, prevMac });
     const inserted = await db.query(
-      `INSERT INTO fieldcrypt_audit (seq, at, actor, action, scope, key_ids, details, prev_mac, mac)
-       VALUES ($1::bigint, $2::timestamptz, $3, $4, $5, $6::text[], $7::json, $8::bytea, $9::bytea)
+      `INSERT INTO fieldcrypt_audit (seq, at, actor, action, scope, key_ids, details, prev_mac, mac, key_check)
+       VALUES ($1::bigint, $2::timestamptz, $3, $4, $5, $6::text[], $7::json, $8::bytea, $9::bytea, $10)
        ON CONFLICT (seq) DO NOTHING RETURNING seq`,
-      [seq, at.toISOString(), actor, action, scope, [...keyIds], details, prevMac, mac],
+      [seq, at.toISOString(), actor, action, scope, [...keyIds], details, prevMac, mac, auditor.checkValue],
     );
-    if (inserted.rows.length === 1) return { seq: Number(seq), at };
+    if (inserted.rows.length === 1) {
+      const head = headOf(seq, mac);
+      await auditor.onHead?.(head);
+      return { seq: Number(seq), at, head };
+    }
   }
   throw new InvalidOption(
     `audit append lost the race for the next entry ${MAX_ATTEMPTS} times (inside a REPEATABLE READ transaction?)`,
   );
+}
+
+/**
+ * Refuses to chain onto a log written with another audit key (`ERR_AUDIT_KEY_MISMATCH`): the last
+ * entry's stored check value differs and its MAC does not verify under this key. An entry older
+ * than check values passes on its MAC alone, so the first append to an older log records the
+ * check value only after proving the key is the log's.
+ */
+function requireSameKey(last: AuditRow, auditor: Auditor): void {
+  if (last.keyCheck === auditor.checkValue) return;
+  if (macEquals(computeMac(auditKeyOf(auditor), last), last.mac)) return;
+  throw new AuditKeyMismatch(last.keyCheck ?? undefined, auditor.checkValue);
 }

@@ -3,7 +3,8 @@ import type { Queryable } from "../internal/db-port.js";
 /**
  * The audit table and its append-only guard. `seq` numbers entries 1, 2, 3, … with no gap; `mac`
  * commits to the entry and, through `prev_mac`, to every entry before it. `details` is `json` (not
- * `jsonb`) so the exact text that was MACed is kept. Triggers refuse UPDATE, DELETE and TRUNCATE:
+ * `jsonb`) so the exact text that was MACed is kept; `key_check` holds the audit key's check value.
+ * Triggers refuse UPDATE, DELETE and TRUNCATE:
  * a defence in depth only — the table owner can disable them, which is what the MAC chain is for.
  * Exported from `fieldcrypt/audit`.
  */
@@ -19,6 +20,9 @@ export const AUDIT_TABLE_SQL: readonly string[] = [
   prev_mac bytea NOT NULL,
   mac bytea NOT NULL
 )`,
+  // The check value of the audit key that appended the entry (spec/audit-v1.md §4): tells a wrong
+  // audit key from tampering. Added in place to tables made before it; older entries keep NULL.
+  `ALTER TABLE fieldcrypt_audit ADD COLUMN IF NOT EXISTS key_check text`,
   `CREATE OR REPLACE FUNCTION fieldcrypt_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   RAISE EXCEPTION 'fieldcrypt_audit is append-only (% refused)', TG_OP USING ERRCODE = 'insufficient_privilege';

@@ -31,7 +31,9 @@ export type ErrorCode =
   | "ERR_UNWRAP_FAILED"
   | "ERR_ROOT_KEY_UNAVAILABLE"
   | "ERR_KEY_DESTROYED"
-  | "ERR_JOB_BUSY";
+  | "ERR_JOB_BUSY"
+  | "ERR_AUDIT_KEY_MISMATCH"
+  | "ERR_AUDIT_HEAD_MISMATCH";
 
 /**
  * Base class of every fieldcrypt error.
@@ -230,5 +232,48 @@ export class KeyDestroyed extends FieldcryptError {
   constructor(keyId: string) {
     super("ERR_KEY_DESTROYED", `key ${JSON.stringify(keyId)} was destroyed (crypto-shredded)`);
     this.keyId = keyId;
+  }
+}
+
+/**
+ * The auditor's key is not the key the audit log was written with: the check value stored with
+ * the log (spec/audit-v1.md) differs from `auditor.checkValue` and the entries do not verify under
+ * it. A configuration error, not tampering. Names both check values (public), never a key.
+ */
+export class AuditKeyMismatch extends FieldcryptError {
+  /** The check value stored with the log; `undefined` for a log older than check values. */
+  readonly expectedCheckValue: string | undefined;
+  readonly actualCheckValue: string;
+  constructor(expectedCheckValue: string | undefined, actualCheckValue: string) {
+    super(
+      "ERR_AUDIT_KEY_MISMATCH",
+      expectedCheckValue === undefined
+        ? `the audit key (${actualCheckValue}) does not verify the last entry of the audit log, which has no stored key check value`
+        : `the audit key (${actualCheckValue}) is not the key the audit log was written with (${expectedCheckValue})`,
+    );
+    this.expectedCheckValue = expectedCheckValue;
+    this.actualCheckValue = actualCheckValue;
+  }
+}
+
+/**
+ * The audit log does not reach the expected head kept outside the database: entries were cut off
+ * its end (`"truncated"`, the table emptied included) or the entry at the head's `seq` is another
+ * one (`"replaced"`: a truncation followed by new appends that reused the numbers).
+ */
+export class AuditHeadMismatch extends FieldcryptError {
+  readonly reason: "truncated" | "replaced";
+  readonly expectedSeq: number;
+  readonly entries: number;
+  constructor(reason: "truncated" | "replaced", expectedSeq: number, entries: number) {
+    super(
+      "ERR_AUDIT_HEAD_MISMATCH",
+      reason === "truncated"
+        ? `audit log truncated: the expected head is entry ${expectedSeq}, the log has ${entries} entries`
+        : `audit log rewritten: entry ${expectedSeq} is not the expected head (${entries} entries)`,
+    );
+    this.reason = reason;
+    this.expectedSeq = expectedSeq;
+    this.entries = entries;
   }
 }

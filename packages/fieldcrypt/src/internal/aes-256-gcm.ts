@@ -3,9 +3,9 @@
  * Legacy/interop algorithm of the cell format; these helpers serve vectors and interop tests.
  */
 import { createCipheriv, createDecipheriv } from "node:crypto";
-import { GCM_TAG_BYTES } from "./xaes-256-gcm.js";
 
 export const GCM_NONCE_BYTES = 12;
+export const GCM_TAG_BYTES = 16;
 
 /** AES-256-GCM seal: returns ciphertext ‖ tag. */
 export function aesGcmSeal(key: Uint8Array, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {

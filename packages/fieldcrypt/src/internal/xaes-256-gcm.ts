@@ -6,10 +6,10 @@
  * single full blocks, which is AES_K(M ⊕ K1); so one persistent ECB cipher per key derives both
  * halves of the message key in a single 32-byte call (ECB keeps no state between blocks).
  */
-import { type Cipher, createCipheriv, createDecipheriv } from "node:crypto";
+import { type Cipher, createCipheriv } from "node:crypto";
+import { aesGcmOpen, aesGcmSeal } from "./aes-256-gcm.js";
 
 export const XAES_NONCE_BYTES = 24;
-export const GCM_TAG_BYTES = 16;
 
 /** A loaded XAES-256-GCM key: the CMAC subkey K1 and an ECB cipher, computed once. */
 export class XaesKey {
@@ -63,30 +63,17 @@ export class XaesKey {
   }
 }
 
-/** XAES-256-GCM seal: returns ciphertext ‖ tag. For vectors and interop; cells use the inline path. */
+/**
+ * XAES-256-GCM seal: returns ciphertext ‖ tag. For vectors and interop; cells use the inline path.
+ * It is AES-256-GCM under the derived key with the last 12 bytes of the nonce.
+ */
 export function xaesSeal(key: XaesKey, nonce: Uint8Array, plaintext: Uint8Array, aad: Uint8Array): Buffer {
   if (nonce.length !== XAES_NONCE_BYTES) throw new RangeError("XAES-256-GCM nonce must be 24 bytes");
-  const cipher = createCipheriv("aes-256-gcm", key.deriveKey(nonce, 0), nonce.subarray(12, 24));
-  cipher.setAAD(aad);
-  const ct = cipher.update(plaintext);
-  cipher.final();
-  return Buffer.concat([ct, cipher.getAuthTag()]);
+  return aesGcmSeal(key.deriveKey(nonce, 0), nonce.subarray(12, 24), plaintext, aad);
 }
 
 /** XAES-256-GCM open of ciphertext ‖ tag; returns null on any authentication failure. */
 export function xaesOpen(key: XaesKey, nonce: Uint8Array, sealed: Uint8Array, aad: Uint8Array): Buffer | null {
-  if (nonce.length !== XAES_NONCE_BYTES || sealed.length < GCM_TAG_BYTES) return null;
-  const split = sealed.length - GCM_TAG_BYTES;
-  const decipher = createDecipheriv("aes-256-gcm", key.deriveKey(nonce, 0), nonce.subarray(12, 24), {
-    authTagLength: GCM_TAG_BYTES,
-  });
-  decipher.setAAD(aad);
-  decipher.setAuthTag(sealed.subarray(split));
-  const pt = decipher.update(sealed.subarray(0, split));
-  try {
-    decipher.final();
-  } catch {
-    return null;
-  }
-  return pt;
+  if (nonce.length !== XAES_NONCE_BYTES) return null;
+  return aesGcmOpen(key.deriveKey(nonce, 0), nonce.subarray(12, 24), sealed, aad);
 }

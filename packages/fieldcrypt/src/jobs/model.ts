@@ -19,3 +19,6 @@ export interface JobCounts {
   /** Batches committed. */
   readonly batches: number;
 }
+
+/** The counts of one batch (a batch is one, so it has no `batches`). */
+export type BatchCounts = Omit<JobCounts, "batches">;

@@ -1,9 +1,9 @@
-/** SQL text of the job engine: identifiers, value encoding, the batch statements. Not exported. */
-import { InvalidOption } from "../errors/index.js";
-import type { Queryable } from "../internal/db-port.js";
+/**
+ * SQL text of the batch statements (keyset page, rows by key, the compare-and-swap UPDATE, range
+ * bounds) and the value encoding they bind. The job tables' own statements are in job-sql.ts.
+ * Not exported.
+ */
 import { quoteIdentifier as quote } from "../internal/sql-identifier.js";
-
-export { quote };
 
 /**
  * A value in PostgreSQL's text form: every statement binds `text[]` arrays and casts them to the
@@ -20,6 +20,12 @@ export function toText(value: unknown): string | null {
 }
 
 export { readColumnTypes as columnTypes } from "../internal/db-port.js";
+
+/** One statement: its text and the values of its `$n` parameters. */
+export interface Statement {
+  readonly text: string;
+  readonly values: unknown[];
+}
 
 /** The shape of one job's statements. */
 export interface BatchPlan {
@@ -45,7 +51,7 @@ export function selectBatch(
   limit: number,
   upTo: readonly string[] | null = null,
   sample: number | undefined = undefined,
-): { text: string; values: unknown[] } {
+): Statement {
   const keys = plan.keys.map(quote);
   const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
   const values: unknown[] = [];
@@ -78,10 +84,7 @@ export function selectBatch(
  * `SELECT … WHERE (k1, k2) IN (SELECT … FROM unnest($1::text[], $2::text[])) ORDER BY k1, k2`: the
  * rows with these primary keys (text form), for retrying recorded errors. Missing rows are absent.
  */
-export function selectByKeys(
-  plan: BatchPlan,
-  rowKeys: readonly (readonly string[])[],
-): { text: string; values: unknown[] } {
+export function selectByKeys(plan: BatchPlan, rowKeys: readonly (readonly string[])[]): Statement {
   const keys = plan.keys.map(quote);
   const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
   const values = plan.keys.map((_, i) => rowKeys.map((key) => key[i] ?? null));
@@ -113,7 +116,7 @@ export function updateBatch(
     readonly old: readonly (string | null)[];
     readonly next: readonly (string | null)[];
   }[],
-): { text: string; values: unknown[] } {
+): Statement {
   const values: unknown[] = [];
   const aliases: string[] = [];
   const param = (alias: string, data: unknown[]): string => {
@@ -163,7 +166,7 @@ export function updateBatch(
  * index in order (a window `row_number`, no sort), when a parallel job is created; never used for
  * paging. `rows` is the table's row count, read just before in the same transaction.
  */
-export function rangeBounds(plan: BatchPlan, step: number, rows: number): { text: string; values: unknown[] } {
+export function rangeBounds(plan: BatchPlan, step: number, rows: number): Statement {
   const keys = plan.keys.map(quote);
   const texts = keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`);
   return {
@@ -172,4 +175,9 @@ export function rangeBounds(plan: BatchPlan, step: number, rows: number): { text
       `FROM ${quote(plan.table)}) AS s WHERE rn % $1::bigint = 0 AND rn < $2::bigint ORDER BY rn`,
     values: [step, rows],
   };
+}
+
+/** The table's row count (`n`), read when a parallel job is split into ranges. */
+export function countRows(plan: BatchPlan): Statement {
+  return { text: `SELECT count(*)::bigint AS n FROM ${quote(plan.table)}`, values: [] };
 }

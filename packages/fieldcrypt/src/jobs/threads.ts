@@ -12,7 +12,9 @@ import { Worker } from "node:worker_threads";
 import { InvalidOption } from "../errors/index.js";
 import { getKeyMaterial } from "../internal/key-material.js";
 import type { Keyring } from "../keyring/keyring.js";
-import type { JobKind } from "./tables.js";
+import type { EncryptedTable, TableColumnOptions } from "../table/index.js";
+import type { JobKind } from "./model.js";
+import type { JobColumn } from "./transform.js";
 
 /** A keyring as its materials, for a thread to rebuild. */
 export interface KeyringData {
@@ -148,5 +150,72 @@ export class TransformThreads {
 
   async close(): Promise<void> {
     await Promise.all(this.#all.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * What the transform threads start with: the keyrings' materials and the target columns' options,
+ * checked to be plain data (a custom normalizer function or a legacy format cannot cross threads).
+ */
+export function threadSetupOf(
+  kind: JobKind,
+  table: EncryptedTable,
+  targets: readonly JobColumn[],
+  keyring: Keyring | undefined,
+): ThreadSetup {
+  const { options, keyring: tableKeyring } = table;
+  const data: TargetData[] = targets.map((target) => {
+    const { blindIndex, ...columnOptions } = options.columns[target.name] as TableColumnOptions;
+    if (columnOptions.legacy !== undefined) {
+      throw new InvalidOption(
+        `${table.table}.${target.name}: threads are not available for columns with a legacy format`,
+      );
+    }
+    if (blindIndex === undefined) {
+      return { name: target.name, table: table.table, options: { ...columnOptions }, blindIndex: undefined };
+    }
+    const { column, ...indexOptions } = blindIndex;
+    if (indexOptions.normalize?.some((step) => typeof step === "function") === true) {
+      throw new InvalidOption(
+        `${table.table}.${target.name}: threads are not available for blind indexes with custom normalizer functions`,
+      );
+    }
+    return {
+      name: target.name,
+      table: table.table,
+      options: { ...columnOptions },
+      blindIndex: { column, options: { ...indexOptions } },
+    };
+  });
+  return {
+    kind,
+    tableKeyring: keyringData(tableKeyring),
+    jobKeyring: keyring === undefined || keyring === tableKeyring ? undefined : keyringData(keyring),
+    targets: data,
+  };
+}
+
+/**
+ * The transform threads of one run, started by the first batch that needs them (a run that finds
+ * nothing to do starts none) and closed when the run ends.
+ */
+export class LazyTransformThreads {
+  readonly #count: number;
+  readonly #setup: ThreadSetup | undefined;
+  #threads: TransformThreads | undefined;
+
+  constructor(count: number, setup: ThreadSetup | undefined) {
+    this.#count = count;
+    this.#setup = setup;
+  }
+
+  /** The threads, or undefined when the run transforms on the main thread. */
+  get(): TransformThreads | undefined {
+    if (this.#setup !== undefined) this.#threads ??= new TransformThreads(this.#count, this.#setup);
+    return this.#threads;
+  }
+
+  async close(): Promise<void> {
+    await this.#threads?.close();
   }
 }

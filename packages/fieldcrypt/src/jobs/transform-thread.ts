@@ -8,8 +8,8 @@ import { parentPort, workerData } from "node:worker_threads";
 import { createBlindIndex } from "../blind-index/index.js";
 import type { RowContext } from "../column/index.js";
 import { encryptedColumn } from "../column/index.js";
-import { isFieldcryptError } from "../errors/index.js";
 import { keyringFromMaterials } from "../keyring/keyring.js";
+import { errorCode } from "./error-code.js";
 import type { KeyringData, ThreadBatch, ThreadResult, ThreadSetup } from "./threads.js";
 import { type JobColumn, transformCell } from "./transform.js";
 
@@ -50,7 +50,7 @@ class ContextError extends Error {
 
 function codeOf(error: unknown): string {
   if (error instanceof ContextError) return error.code;
-  return isFieldcryptError(error) ? error.code : "ERR_UNEXPECTED";
+  return errorCode(error);
 }
 
 parentPort?.on("message", (batch: ThreadBatch) => {

@@ -7,7 +7,7 @@ import { InvalidCell, UnsupportedValue } from "../errors/index.js";
 import { FIXED_HEADER_BYTES, MAGIC, MAX_KEY_ID_BYTES, TEXT_PREFIX } from "../internal/format.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
-import type { JobKind } from "./tables.js";
+import type { JobKind } from "./model.js";
 
 /** A column a job works on, with its blind index when it has one. */
 export interface JobColumn {

@@ -1,4 +1,4 @@
-import type { KeyObject } from "node:crypto";
+import { createHash, type KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { InvalidOption } from "../errors/index.js";
 
@@ -15,27 +15,51 @@ export interface KeyCacheOptions {
 interface Entry {
   readonly material: KeyObject;
   readonly expires: number;
+  /** What the material was unwrapped from: see {@link cacheBinding}. */
+  readonly binding: string;
+}
+
+/** The row a data key is unwrapped from, as the cache binds it. @internal */
+export interface CachedKeyRow {
+  readonly id: string;
+  readonly scope: string | null;
+  readonly rootKeyId: string;
+  readonly wrapped: Uint8Array;
+}
+
+/**
+ * The binding of a cache entry: id, scope, root key id and SHA-256 of the wrapped bytes. A cached
+ * key serves a load only when the row it comes from has the same binding, so a row changed under
+ * a warm cache (tampered bytes, another scope or root key) goes through the full unwrap and its
+ * checks, exactly as with a cold cache. @internal
+ */
+export function cacheBinding(row: CachedKeyRow): string {
+  const digest = createHash("sha256").update(row.wrapped).digest("base64url");
+  return JSON.stringify([row.id, row.scope, row.rootKeyId, digest]);
 }
 
 const stores = new WeakMap<KeyCache, Map<string, Entry>>();
 const pending = new WeakMap<KeyCache, Map<string, Promise<KeyObject>>>();
 
 /**
- * The unwrap in flight for `id`, shared by concurrent loads of a cold key (one provider call, not
- * one per waiting request); `start` runs only when none is. @internal
+ * The unwrap in flight for `binding`, shared by concurrent loads of a cold key (one provider call,
+ * not one per waiting request); `start` runs only when none is. Keyed by the whole binding, so a
+ * load of a changed row never joins the unwrap of the unchanged one. @internal
  */
-export function cacheLoad(cache: KeyCache, id: string, start: () => Promise<KeyObject>): Promise<KeyObject> {
+export function cacheLoad(cache: KeyCache, binding: string, start: () => Promise<KeyObject>): Promise<KeyObject> {
   const map = pending.get(cache) as Map<string, Promise<KeyObject>>;
-  const inFlight = map.get(id);
+  const inFlight = map.get(binding);
   if (inFlight !== undefined) return inFlight;
-  const promise = start().finally(() => map.delete(id));
-  map.set(id, promise);
+  const promise = start().finally(() => map.delete(binding));
+  map.set(binding, promise);
   return promise;
 }
 
 /**
  * Unwrapped data keys by id, with a TTL and a size bound, so that loading a tenant's keyring costs
- * one provider call per data key per TTL — never one per row. Material is held as node:crypto
+ * one provider call per data key per TTL — never one per row. Each entry is bound to the row it
+ * was unwrapped from (id, scope, root key id, digest of the wrapped bytes): any difference is a
+ * miss that unwraps again, with every check of a cold load. Material is held as node:crypto
  * KeyObjects, never exposed, and redacted from `inspect` and `toJSON`. Exported from
  * `fieldcrypt/key-store`.
  */
@@ -92,22 +116,26 @@ export class KeyCache {
   }
 }
 
-/** @internal */
-export function cacheGet(cache: KeyCache, id: string): KeyObject | undefined {
+/**
+ * The cached material of `id` when it is unexpired and was unwrapped from a row with this
+ * `binding` (omitted: any binding, for {@link KeyCache.has}). A stale or mismatched entry is
+ * dropped. @internal
+ */
+export function cacheGet(cache: KeyCache, id: string, binding?: string): KeyObject | undefined {
   const map = stores.get(cache) as Map<string, Entry>;
   const entry = map.get(id);
   if (entry === undefined) return undefined;
   map.delete(id);
-  if (entry.expires <= cache.nowMs()) return undefined;
+  if (entry.expires <= cache.nowMs() || (binding !== undefined && entry.binding !== binding)) return undefined;
   map.set(id, entry); // most recently used last
   return entry.material;
 }
 
 /** @internal */
-export function cacheSet(cache: KeyCache, id: string, material: KeyObject): void {
+export function cacheSet(cache: KeyCache, id: string, binding: string, material: KeyObject): void {
   const map = stores.get(cache) as Map<string, Entry>;
   map.delete(id);
-  map.set(id, { material, expires: cache.nowMs() + cache.ttlMs });
+  map.set(id, { material, expires: cache.nowMs() + cache.ttlMs, binding });
   while (map.size > cache.maxKeys) map.delete(map.keys().next().value as string);
 }
 

@@ -4,7 +4,7 @@ import type { Queryable } from "../internal/db-port.js";
 import { getKeyMaterial } from "../internal/key-material.js";
 import { createKeyring, type Keyring, type KeyringEntry } from "../keyring/keyring.js";
 import type { RootKeyProvider } from "../kms/provider.js";
-import { cacheGet, cacheLoad, cacheSet, type KeyCache } from "./cache.js";
+import { cacheBinding, cacheGet, cacheLoad, cacheSet, type KeyCache } from "./cache.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions, scopeParam } from "./internal.js";
 
 /** Options of {@link loadKeyring}. */
@@ -110,11 +110,18 @@ async function materialOf(
 ): Promise<KeyObject> {
   const cache = options.cache;
   if (cache === undefined) return unwrapRow(db, row, providers, options);
-  const cached = cacheGet(cache, row.id);
+  // The entry must come from this very row: same id, scope, root key and wrapped bytes.
+  const binding = cacheBinding({
+    id: row.id,
+    scope: row.scope,
+    rootKeyId: row.root_key_id,
+    wrapped: row.wrapped_key as Uint8Array,
+  });
+  const cached = cacheGet(cache, row.id, binding);
   if (cached !== undefined) return cached;
-  return cacheLoad(cache, row.id, async () => {
+  return cacheLoad(cache, binding, async () => {
     const material = await unwrapRow(db, row, providers, options);
-    cacheSet(cache, row.id, material);
+    cacheSet(cache, row.id, binding, material);
     return material;
   });
 }

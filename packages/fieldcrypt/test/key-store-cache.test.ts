@@ -1,0 +1,111 @@
+/**
+ * The key cache is bound to what it cached (issue 12, item 3): an entry serves a load only when
+ * the row still has the same id, scope, root key id and wrapped bytes. A database changed under a
+ * warm cache — a tampered `wrapped_key`, a key row moved to another scope, another root key id —
+ * goes through the full unwrap and fails like a cold load, on PGlite or the server at DATABASE_URL.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createDataKey, createKeyCache, createKeyTable, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
+import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
+import type { Queryable } from "../src/pg/index.js";
+import { openTestDb, type TestDb } from "./db.js";
+import { keyBytes } from "./helpers.js";
+
+const root1 = localRootKey("root-1", keyBytes(0x31));
+const root2 = localRootKey("root-2", keyBytes(0x32));
+const T = "tenant-t";
+const U = "tenant-u";
+
+let db: TestDb;
+let q: Queryable;
+
+beforeAll(async () => {
+  db = await openTestDb();
+  q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
+  await createKeyTable(q);
+});
+afterAll(async () => db?.close());
+beforeEach(async () => {
+  await db.query("DELETE FROM fieldcrypt_keys");
+});
+
+async function caught(fn: () => unknown): Promise<Error & { code?: string }> {
+  try {
+    await fn();
+  } catch (e) {
+    return e as Error & { code?: string };
+  }
+  throw new Error("expected an error");
+}
+
+/** A provider that counts its unwraps. */
+function counting(inner: RootKeyProvider) {
+  const calls = { unwrap: 0 };
+  const provider: RootKeyProvider = {
+    id: inner.id,
+    wrap: (k, aad) => inner.wrap(k, aad),
+    unwrap: (w, aad) => {
+      calls.unwrap++;
+      return inner.unwrap(w, aad);
+    },
+  };
+  return { provider, calls };
+}
+
+describe("a warm key cache", () => {
+  it("serves an unchanged row without a provider call", async () => {
+    const { id } = await createDataKey(q, root1, T);
+    const cache = createKeyCache();
+    const { provider, calls } = counting(root1);
+    await loadKeyring(q, provider, { scopes: [T], cache });
+    const again = await loadKeyring(q, provider, { scopes: [T], cache });
+    expect([calls.unwrap, again.primary(T).id]).toEqual([1, id]);
+  });
+
+  it("refuses a tampered wrapped_key with ERR_UNWRAP_FAILED", async () => {
+    const { id } = await createDataKey(q, root1, T);
+    const cache = createKeyCache();
+    await loadKeyring(q, root1, { scopes: [T], cache });
+    // Flip the last byte (the GCM tag) of the wrapped key on disk.
+    await db.query(
+      `UPDATE fieldcrypt_keys SET wrapped_key = overlay(wrapped_key placing
+         decode(lpad(to_hex(get_byte(wrapped_key, length(wrapped_key) - 1) # 1), 2, '0'), 'hex')
+         from length(wrapped_key) for 1) WHERE id = $1`,
+      [id],
+    );
+    const e = await caught(() => loadKeyring(q, root1, { scopes: [T], cache }));
+    expect(e).toMatchObject({ code: "ERR_UNWRAP_FAILED", message: 'root key "root-1" could not unwrap the data key' });
+  });
+
+  it("refuses a key row whose scope was changed from T to U with ERR_UNWRAP_FAILED", async () => {
+    const { id } = await createDataKey(q, root1, T);
+    const cache = createKeyCache();
+    await loadKeyring(q, root1, { scopes: [T], cache });
+    await db.query("UPDATE fieldcrypt_keys SET scope = $1 WHERE id = $2", [U, id]);
+    const e = await caught(() => loadKeyring(q, root1, { scopes: [U], cache }));
+    expect(e).toMatchObject({ code: "ERR_UNWRAP_FAILED", message: 'root key "root-1" could not unwrap the data key' });
+  });
+
+  it("refuses a row that now names another root key, through that root key's unwrap", async () => {
+    const { id } = await createDataKey(q, root1, T);
+    const cache = createKeyCache();
+    await loadKeyring(q, root1, { scopes: [T], cache });
+    await db.query("UPDATE fieldcrypt_keys SET root_key_id = 'root-2' WHERE id = $1", [id]);
+    const e = await caught(() => loadKeyring(q, [root1, root2], { scopes: [T], cache }));
+    expect(e).toMatchObject({
+      code: "ERR_UNWRAP_FAILED",
+      message: 'the data key is wrapped by root key "root-1", not "root-2"',
+    });
+  });
+
+  it("misses once after a root rotation rewrapped the key, then serves the new binding", async () => {
+    const { id } = await createDataKey(q, root1, T);
+    const cache = createKeyCache();
+    await loadKeyring(q, root1, { scopes: [T], cache });
+    await rotateRootKey(q, root1, root2);
+    const { provider, calls } = counting(root2);
+    const first = await loadKeyring(q, provider, { scopes: [T], cache });
+    await loadKeyring(q, provider, { scopes: [T], cache });
+    expect([calls.unwrap, first.primary(T).id, cache.size]).toEqual([1, id, 1]);
+  });
+});
