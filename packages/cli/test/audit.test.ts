@@ -1,6 +1,6 @@
 /**
  * `fieldcrypt audit verify` and `audit list` as a child process: command-line and config errors
- * without a database, then on the PostgreSQL server (DATABASE_URL) a chain of key events made by
+ * without a database, then on a database (embedded PGlite, or the server at DATABASE_URL) a chain of key events made by
  * `fieldcrypt keys` and the library verifies, and an edited, a deleted and a reordered entry
  * (edited with SQL, the append-only triggers disabled) are each reported with exit code 4.
  */
@@ -11,11 +11,10 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { appendAudit, createAuditor } from "fieldcrypt/audit";
 import { generateKeyString } from "fieldcrypt/keyring";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliCase, type CliResult, checkCase, errorLines, runCli } from "./run-cli.js";
+import { type CliTestDb, openCliTestDb, WHERE } from "./test-db.js";
 
-const SERVER_URL = process.env.DATABASE_URL;
 const ROOT1 = generateKeyString();
 const AUDIT_KEY = generateKeyString();
 const KEY_ENV = { TEST_ROOT_1: ROOT1, TEST_AUDIT_KEY: AUDIT_KEY };
@@ -111,10 +110,10 @@ describe("fieldcrypt audit: command line and configuration errors (no database n
   });
 });
 
-describe.skipIf(SERVER_URL === undefined)("fieldcrypt audit on a PostgreSQL server (DATABASE_URL)", () => {
-  const schema = `fc_audit_${process.pid}_${Date.now()}`;
-  const empty = `${schema}_empty`;
-  let admin: pg.Client;
+describe(`fieldcrypt audit on ${WHERE}`, () => {
+  let admin: CliTestDb;
+  /** A second database without an audit table. */
+  let empty: CliTestDb;
   let env: Record<string, string>;
   let emptyEnv: Record<string, string>;
   const outputs: CliResult[] = [];
@@ -142,21 +141,14 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt audit on a PostgreSQL serv
   }
 
   beforeAll(async () => {
-    admin = new pg.Client({ connectionString: SERVER_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.query(`CREATE SCHEMA ${empty}`);
-    await admin.query(`SET search_path TO ${schema}`);
-    const url = new URL(SERVER_URL as string);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    env = { DATABASE_URL: url.toString(), ...KEY_ENV };
-    url.searchParams.set("options", `-c search_path=${empty}`);
-    emptyEnv = { DATABASE_URL: url.toString(), ...KEY_ENV };
+    admin = await openCliTestDb("fc_audit");
+    empty = await openCliTestDb("fc_audit_empty");
+    env = { DATABASE_URL: admin.url, ...KEY_ENV };
+    emptyEnv = { DATABASE_URL: empty.url, ...KEY_ENV };
   });
   afterAll(async () => {
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.query(`DROP SCHEMA IF EXISTS ${empty} CASCADE`);
-    await admin?.end();
+    await admin?.close();
+    await empty?.close();
   });
 
   it("no audit table: an operation error", async () => {
@@ -178,8 +170,10 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt audit on a PostgreSQL serv
     expect((await cli(["keys", "rotate", "--scope", "tenant-1", "--config", CONFIG])).exit).toBe(0);
     // More entries from the library, with the same key, in the same chain.
     const auditor = createAuditor(AUDIT_KEY);
-    const q = { query: async (text: string, values?: unknown[]) => admin.query(text, values) };
-    for (let i = 5; i <= 8; i++) await appendAudit(q, auditor, { actor: "app", action: "job.run", details: { n: i } });
+    await admin.with(async (db) => {
+      for (let i = 5; i <= 8; i++)
+        await appendAudit(db, auditor, { actor: "app", action: "job.run", details: { n: i } });
+    });
     await admin.query("CREATE TABLE audit_backup AS SELECT * FROM fieldcrypt_audit");
 
     for (const config of [CONFIG, KEY_STRING_CONFIG]) {

@@ -8,11 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { generateKeyString } from "fieldcrypt/keyring";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliResult, checkCase, errorLines, runCli } from "./run-cli.js";
+import { type CliTestDb, openCliTestDb, WHERE } from "./test-db.js";
 
-const SERVER_URL = process.env.DATABASE_URL;
 const KEY1 = generateKeyString();
 const FERNET_KEY = "cw_0x689RpI-jtRR7oE8h_eQsKImvJapLeSbXpwF4e4="; // Fernet spec test key
 const PRODUCER = fileURLToPath(new URL("../../fieldcrypt/test/interop/legacy_producer.py", import.meta.url));
@@ -55,9 +54,9 @@ describe("fieldcrypt import: command line", () => {
   });
 });
 
-describe.skipIf(SERVER_URL === undefined || !hasPython)("fieldcrypt import on a PostgreSQL server", () => {
-  const schema = `fc_import_${process.pid}_${Date.now()}`;
-  let admin: pg.Client;
+describe.skipIf(!hasPython)(`fieldcrypt import on ${WHERE}`, () => {
+  let admin: CliTestDb;
+  let schema: string;
   let env: Record<string, string>;
   let tokens: string[] = [];
 
@@ -69,9 +68,8 @@ describe.skipIf(SERVER_URL === undefined || !hasPython)("fieldcrypt import on a 
     });
     tokens = (JSON.parse(run.stdout) as { tokens: string[] }[])[0]?.tokens as string[];
     const corrupt = `${tokens[19]?.slice(0, 50)}${tokens[19]?.[50] === "A" ? "B" : "A"}${tokens[19]?.slice(51)}`;
-    admin = new pg.Client({ connectionString: SERVER_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
+    admin = await openCliTestDb("fc_import");
+    schema = admin.schema;
     await admin.query(`CREATE TABLE ${schema}.diary (id integer PRIMARY KEY, user_id integer NOT NULL, body text)`);
     await admin.query(`INSERT INTO ${schema}.diary SELECT * FROM unnest($1::integer[], $2::integer[], $3::text[])`, [
       [...messages.keys()].map((i) => i + 1),
@@ -79,13 +77,10 @@ describe.skipIf(SERVER_URL === undefined || !hasPython)("fieldcrypt import on a 
       [...tokens.slice(0, 18), "a plaintext entry", corrupt],
     ]);
     await admin.query(`INSERT INTO ${schema}.diary VALUES (21, 1, NULL)`);
-    const url = new URL(SERVER_URL as string);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    env = { DATABASE_URL: url.toString(), TEST_FERNET_KEY: FERNET_KEY };
+    env = { DATABASE_URL: admin.url, TEST_FERNET_KEY: FERNET_KEY };
   });
   afterAll(async () => {
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await admin?.close();
   });
 
   it("status counts legacy values; import turns them into cells; a corrupt token is recorded", async () => {

@@ -4,11 +4,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createKeyring, generateKeyString } from "fieldcrypt/keyring";
 import { encryptedTable } from "fieldcrypt/table";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { BIN, type CliResult, checkCase, errorLines, runCli } from "./run-cli.js";
+import { type CliTestDb, openCliTestDb, WHERE } from "./test-db.js";
 
-const SERVER_URL = process.env.DATABASE_URL;
 const KEY1 = generateKeyString();
 const KEY2 = generateKeyString();
 const ENV1 = { FIELDCRYPT_KEYS: `v1=${KEY1}` };
@@ -168,16 +167,15 @@ describe("fieldcrypt jobs: command line and configuration errors (no database ne
   });
 });
 
-describe.skipIf(SERVER_URL === undefined)("fieldcrypt jobs on a PostgreSQL server (DATABASE_URL)", () => {
-  const schema = `fc_jobs_${process.pid}_${Date.now()}`;
-  let admin: pg.Client;
+describe(`fieldcrypt jobs on ${WHERE}`, () => {
+  let admin: CliTestDb;
+  let schema: string;
   let env: Record<string, string>;
   const ROWS = 30;
 
   beforeAll(async () => {
-    admin = new pg.Client({ connectionString: SERVER_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
+    admin = await openCliTestDb("fc_jobs");
+    schema = admin.schema;
     await admin.query(
       `CREATE TABLE ${schema}.notes (id integer PRIMARY KEY, tenant text NOT NULL, body text);
        INSERT INTO ${schema}.notes SELECT i, 't' || (i % 3), CASE WHEN i % 10 = 0 THEN NULL ELSE 'private note ' || i END
@@ -186,13 +184,10 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt jobs on a PostgreSQL serve
        CREATE TABLE ${schema}.bulk (id integer PRIMARY KEY, tenant text NOT NULL, body text);
        INSERT INTO ${schema}.bulk SELECT i, 't', 'private note ' || i FROM generate_series(1, 2000) i`,
     );
-    const url = new URL(SERVER_URL as string);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    env = { DATABASE_URL: url.toString() };
+    env = { DATABASE_URL: admin.url };
   });
   afterAll(async () => {
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await admin?.close();
   });
 
   async function status(): Promise<unknown> {

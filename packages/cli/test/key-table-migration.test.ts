@@ -8,11 +8,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { generateKeyString } from "fieldcrypt/keyring";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliResult, runCli } from "./run-cli.js";
+import { type CliTestDb, openCliTestDb, WHERE } from "./test-db.js";
 
-const SERVER_URL = process.env.DATABASE_URL;
 const ENV_KEY = generateKeyString();
 const ROOT = generateKeyString();
 const AUDIT_KEY = generateKeyString();
@@ -43,26 +42,22 @@ function expectNoSecrets(result: CliResult): void {
   expect(all).not.toMatch(/private note/);
 }
 
-describe.skipIf(SERVER_URL === undefined)("from simple mode to the key table (CLI, PostgreSQL server)", () => {
-  const schema = `fc_migrate_${process.pid}_${Date.now()}`;
-  let admin: pg.Client;
+describe(`from simple mode to the key table (CLI, ${WHERE})`, () => {
+  let admin: CliTestDb;
+  let schema: string;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    admin = new pg.Client({ connectionString: SERVER_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
+    admin = await openCliTestDb("fc_migrate");
+    schema = admin.schema;
     await admin.query(
       `CREATE TABLE ${schema}.notes (id integer PRIMARY KEY, tenant text NOT NULL, body text);
        INSERT INTO ${schema}.notes SELECT i, 't' || (i % 3), 'private note ' || i FROM generate_series(1, 30) i`,
     );
-    const url = new URL(SERVER_URL as string);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    env = { DATABASE_URL: url.toString(), TEST_ROOT: ROOT, TEST_AUDIT_KEY: AUDIT_KEY };
+    env = { DATABASE_URL: admin.url, TEST_ROOT: ROOT, TEST_AUDIT_KEY: AUDIT_KEY };
   });
   afterAll(async () => {
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await admin?.close();
   });
 
   it("keys create per tenant, then a rotate job with the environment key decrypt-only; nothing left on v1", async () => {

@@ -1,6 +1,6 @@
 /**
  * `fieldcrypt keys …` as a child process: command-line and config errors without a database, then
- * on the PostgreSQL server (DATABASE_URL; the child cannot share an in-process PGlite) create,
+ * on a database (embedded PGlite through a pglite: URL, or the server at DATABASE_URL) create,
  * rotate, list, rotate-root, shred and export, checked against the rows of fieldcrypt_keys, the
  * audit log and the library (a shredded scope's cell fails with ERR_KEY_DESTROYED). Key strings
  * and wrapped key bytes are canaries: they must never appear in any output.
@@ -14,11 +14,10 @@ import { decrypt, encrypt } from "fieldcrypt/cell";
 import { loadKeyring, rethrowDestroyed } from "fieldcrypt/key-store";
 import { generateKeyString } from "fieldcrypt/keyring";
 import { localRootKey } from "fieldcrypt/kms";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliCase, type CliResult, checkCase, errorLines, runCli } from "./run-cli.js";
+import { type CliTestDb, openCliTestDb, WHERE } from "./test-db.js";
 
-const SERVER_URL = process.env.DATABASE_URL;
 const ROOT1 = generateKeyString();
 const ROOT2 = generateKeyString();
 const AUDIT_KEY = generateKeyString();
@@ -220,24 +219,17 @@ interface KeyRow {
   destroyed_at: Date | null;
 }
 
-describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL server (DATABASE_URL)", () => {
-  const schema = `fc_keys_${process.pid}_${Date.now()}`;
-  let admin: pg.Client;
+describe(`fieldcrypt keys on ${WHERE}`, () => {
+  let admin: CliTestDb;
   let env: Record<string, string>;
   const wrappedSeen: string[] = [];
 
   beforeAll(async () => {
-    admin = new pg.Client({ connectionString: SERVER_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
-    await admin.query(`SET search_path TO ${schema}`);
-    const url = new URL(SERVER_URL as string);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    env = { DATABASE_URL: url.toString(), ...KEY_ENV };
+    admin = await openCliTestDb("fc_keys");
+    env = { DATABASE_URL: admin.url, ...KEY_ENV };
   });
   afterAll(async () => {
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await admin?.close();
   });
 
   async function rows(): Promise<KeyRow[]> {
@@ -364,78 +356,77 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
   });
 
   it("rotate-root: every live key rewrapped under root-2 with progress, cells untouched and readable; re-run is a no-op", async () => {
-    const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 });
-    try {
-      const before = await loadKeyring(pool, localRootKey("root-1", ROOT1), { scopes: ["tenant-a", "tenant-b"] });
-      for (const scope of ["tenant-a", "tenant-b"]) cells[scope] = encrypt(before, `note of ${scope}`, ctx(scope));
-      const old = await rows();
+    const before = await admin.with((db) =>
+      loadKeyring(db, localRootKey("root-1", ROOT1), { scopes: ["tenant-a", "tenant-b"] }),
+    );
+    for (const scope of ["tenant-a", "tenant-b"]) cells[scope] = encrypt(before, `note of ${scope}`, ctx(scope));
+    const old = await rows();
 
-      // A provider that fails on its third unwrap: the first batch of two stays rewrapped.
-      const stopped = await keys(["rotate-root", "--to", "root-2", "--batch-size", "2"], FLAKY);
-      expect(stopped.stderr).toBe(
-        errorLines(
-          'root key "root-1" is unavailable (ECONNRESET)',
-          "2 of 4 data keys were rewrapped before it, the rest are untouched; fix the cause and run `fieldcrypt keys rotate-root` again: it resumes where it stopped",
-        ),
-      );
-      expect(stopped.exit).toBe(3);
-      expect(JSON.parse(stopped.stdout.split("\n")[0] as string)).toEqual({
-        kind: "rewrap",
-        table: "fieldcrypt_keys",
-        processed: 2,
-        total: 4,
-        rate: expect.any(Number),
-      });
-      // Batches go by key id in the database's order: the first two ids are done.
-      const half = await admin.query<{ root_key_id: string }>("SELECT root_key_id FROM fieldcrypt_keys ORDER BY id");
-      expect(half.rows.map((r) => r.root_key_id)).toEqual(["root-2", "root-2", "root-1", "root-1"]);
+    // A provider that fails on its third unwrap: the first batch of two stays rewrapped.
+    const stopped = await keys(["rotate-root", "--to", "root-2", "--batch-size", "2"], FLAKY);
+    expect(stopped.stderr).toBe(
+      errorLines(
+        'root key "root-1" is unavailable (ECONNRESET)',
+        "2 of 4 data keys were rewrapped before it, the rest are untouched; fix the cause and run `fieldcrypt keys rotate-root` again: it resumes where it stopped",
+      ),
+    );
+    expect(stopped.exit).toBe(3);
+    expect(JSON.parse(stopped.stdout.split("\n")[0] as string)).toEqual({
+      kind: "rewrap",
+      table: "fieldcrypt_keys",
+      processed: 2,
+      total: 4,
+      rate: expect.any(Number),
+    });
+    // Batches go by key id in the database's order: the first two ids are done.
+    const half = await admin.query<{ root_key_id: string }>("SELECT root_key_id FROM fieldcrypt_keys ORDER BY id");
+    expect(half.rows.map((r) => r.root_key_id)).toEqual(["root-2", "root-2", "root-1", "root-1"]);
 
-      // Re-run: resumes with the two keys left.
-      const result = await keys(["rotate-root", "--to", "root-2", "--batch-size", "1"]);
-      expect(result.stderr).toBe("");
-      expect(result.exit).toBe(0);
-      const lines = result.stdout.trimEnd().split("\n");
-      expect(lines.slice(0, 2).map((l) => JSON.parse(l))).toEqual([
-        { kind: "rewrap", table: "fieldcrypt_keys", processed: 1, total: 2, rate: expect.any(Number) },
-        { kind: "rewrap", table: "fieldcrypt_keys", processed: 2, total: 2, rate: expect.any(Number) },
-      ]);
-      expect(lines[2]).toBe("rewrapped 2 data keys from root key root-1 to root-2; no application row was touched");
-      const now = await rows();
-      expect(now.map((r) => [r.id, r.state, r.root_key_id])).toEqual(old.map((r) => [r.id, r.state, "root-2"]));
-      for (const [i, r] of now.entries()) expect(r.wrapped).not.toBe(old[i]?.wrapped);
+    // Re-run: resumes with the two keys left.
+    const result = await keys(["rotate-root", "--to", "root-2", "--batch-size", "1"]);
+    expect(result.stderr).toBe("");
+    expect(result.exit).toBe(0);
+    const lines = result.stdout.trimEnd().split("\n");
+    expect(lines.slice(0, 2).map((l) => JSON.parse(l))).toEqual([
+      { kind: "rewrap", table: "fieldcrypt_keys", processed: 1, total: 2, rate: expect.any(Number) },
+      { kind: "rewrap", table: "fieldcrypt_keys", processed: 2, total: 2, rate: expect.any(Number) },
+    ]);
+    expect(lines[2]).toBe("rewrapped 2 data keys from root key root-1 to root-2; no application row was touched");
+    const now = await rows();
+    expect(now.map((r) => [r.id, r.state, r.root_key_id])).toEqual(old.map((r) => [r.id, r.state, "root-2"]));
+    for (const [i, r] of now.entries()) expect(r.wrapped).not.toBe(old[i]?.wrapped);
 
-      // Only root-2 can open the keys now, and the cells written before read back.
-      const after = await loadKeyring(pool, localRootKey("root-2", ROOT2), { scopes: ["tenant-a", "tenant-b"] });
-      for (const scope of ["tenant-a", "tenant-b"]) {
-        expect(decrypt(after, cells[scope] as string, ctx(scope))).toBe(`note of ${scope}`);
-      }
-
-      const again = await keys(["rotate-root", "--to", "root-2"]);
-      expect(again.stdout).toBe("every live data key is wrapped by root key root-2 already; nothing to do\n");
-      expect(again.exit).toBe(0);
-
-      // Back to root-1 (the default target, the first in rootKeys) with a config that lacks root-2: refused.
-      const missing = await keys(["rotate-root"], config("only-1.mjs", ["root-1"]));
-      expect(missing.stderr).toBe(
-        errorLines(
-          "4 data keys are wrapped by root key root-2, which the config's rootKeys do not hold",
-          "list both the old and the new root key in rootKeys until the rotation is done",
-        ),
-      );
-      expect(missing.exit).toBe(3);
-      const badTo = await keys(["rotate-root", "--to", "root-9"]);
-      expect(badTo.stderr).toBe(
-        errorLines(
-          "--to names a root key that is not in the config's rootKeys",
-          "the configured root keys are root-1, root-2",
-        ),
-      );
-      expect(badTo.exit).toBe(2);
-      expect((await actions()).filter((a) => a === "key.rewrap")).toHaveLength(3);
-      expect((await actions()).filter((a) => a === "key.unwrap-failed")).toHaveLength(1);
-    } finally {
-      await pool.end();
+    // Only root-2 can open the keys now, and the cells written before read back.
+    const after = await admin.with((db) =>
+      loadKeyring(db, localRootKey("root-2", ROOT2), { scopes: ["tenant-a", "tenant-b"] }),
+    );
+    for (const scope of ["tenant-a", "tenant-b"]) {
+      expect(decrypt(after, cells[scope] as string, ctx(scope))).toBe(`note of ${scope}`);
     }
+
+    const again = await keys(["rotate-root", "--to", "root-2"]);
+    expect(again.stdout).toBe("every live data key is wrapped by root key root-2 already; nothing to do\n");
+    expect(again.exit).toBe(0);
+
+    // Back to root-1 (the default target, the first in rootKeys) with a config that lacks root-2: refused.
+    const missing = await keys(["rotate-root"], config("only-1.mjs", ["root-1"]));
+    expect(missing.stderr).toBe(
+      errorLines(
+        "4 data keys are wrapped by root key root-2, which the config's rootKeys do not hold",
+        "list both the old and the new root key in rootKeys until the rotation is done",
+      ),
+    );
+    expect(missing.exit).toBe(3);
+    const badTo = await keys(["rotate-root", "--to", "root-9"]);
+    expect(badTo.stderr).toBe(
+      errorLines(
+        "--to names a root key that is not in the config's rootKeys",
+        "the configured root keys are root-1, root-2",
+      ),
+    );
+    expect(badTo.exit).toBe(2);
+    expect((await actions()).filter((a) => a === "key.rewrap")).toHaveLength(3);
+    expect((await actions()).filter((a) => a === "key.unwrap-failed")).toHaveLength(1);
   });
 
   it("shred: refused without --yes; with it the scope's keys are destroyed and its cells fail with ERR_KEY_DESTROYED", async () => {
@@ -462,9 +453,10 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
       }
     }
 
-    const pool = new pg.Pool({ connectionString: env.DATABASE_URL, max: 2 });
-    try {
-      const keyring = await loadKeyring(pool, localRootKey("root-2", ROOT2), { scopes: ["tenant-a", "tenant-b"] });
+    {
+      const keyring = await admin.with((db) =>
+        loadKeyring(db, localRootKey("root-2", ROOT2), { scopes: ["tenant-a", "tenant-b"] }),
+      );
       let code: unknown;
       try {
         decrypt(keyring, cells["tenant-a"] as string, ctx("tenant-a"));
@@ -477,8 +469,6 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt keys on a PostgreSQL serve
       }
       expect(code).toBe("ERR_KEY_DESTROYED");
       expect(decrypt(keyring, cells["tenant-b"] as string, ctx("tenant-b"))).toBe("note of tenant-b");
-    } finally {
-      await pool.end();
     }
 
     const again = await keys(["shred", "--scope", "tenant-a", "--yes", "--json"]);

@@ -2,11 +2,10 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { generateKeyString } from "fieldcrypt/keyring";
-import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliCase, checkCase, errorLines, runCli } from "./run-cli.js";
+import { type CliTestDb, openCliTestDb, WHERE } from "./test-db.js";
 
-const SERVER_URL = process.env.DATABASE_URL;
 const dir = mkdtempSync(join(tmpdir(), "fieldcrypt-status-test-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -116,9 +115,9 @@ describe("fieldcrypt status: configuration errors (no database needed)", () => {
   });
 });
 
-describe.skipIf(SERVER_URL === undefined)("fieldcrypt status on a PostgreSQL server (DATABASE_URL)", () => {
-  const schema = `fc_status_${process.pid}_${Date.now()}`;
-  let admin: pg.Client;
+describe(`fieldcrypt status on ${WHERE}`, () => {
+  let admin: CliTestDb;
+  let schema: string;
   let env: Record<string, string>;
   const KEY1 = generateKeyString();
   const config = file(
@@ -127,21 +126,17 @@ describe.skipIf(SERVER_URL === undefined)("fieldcrypt status on a PostgreSQL ser
   );
 
   beforeAll(async () => {
-    admin = new pg.Client({ connectionString: SERVER_URL });
-    await admin.connect();
-    await admin.query(`CREATE SCHEMA ${schema}`);
+    admin = await openCliTestDb("fc_status");
+    schema = admin.schema;
     await admin.query(
       `CREATE TABLE ${schema}.notes (id integer PRIMARY KEY, tenant text NOT NULL, body text, blob bytea);
        INSERT INTO ${schema}.notes SELECT i, 't' || (i % 3), CASE WHEN i % 4 = 0 THEN NULL ELSE 'note ' || i END,
          CASE WHEN i % 2 = 0 THEN NULL ELSE convert_to('blob ' || i, 'UTF8') END FROM generate_series(1, 12) i`,
     );
-    const url = new URL(SERVER_URL as string);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    env = { DATABASE_URL: url.toString() };
+    env = { DATABASE_URL: admin.url };
   });
   afterAll(async () => {
-    await admin?.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin?.end();
+    await admin?.close();
   });
 
   it("counts plaintext and NULL before, cells per key id after an encrypt job (text and bytea)", async () => {

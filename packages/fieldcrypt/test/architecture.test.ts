@@ -31,6 +31,7 @@ export const LAYERS: Readonly<Record<string, number>> = {
   insecure: 3,
   kms: 3,
   audit: 3,
+  stream: 3,
   column: 4,
   table: 5,
   pg: 6,

@@ -3,10 +3,21 @@
  * verifies, an edited, deleted, reordered or inserted entry is detected and classified, concurrent
  * appends keep one chain, the audit key is redacted and details refuse bytes.
  */
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { inspect } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { appendAudit, createAuditor, createAuditTable, verifyAudit } from "../src/audit/index.js";
+import {
+  type AuditHead,
+  appendAudit,
+  createAuditor,
+  createAuditTable,
+  formatAuditHead,
+  parseAuditHead,
+  readAuditHead,
+  verifyAudit,
+} from "../src/audit/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import type { Queryable } from "../src/pg/index.js";
 import { openTestDb, type TestDb } from "./db.js";
@@ -34,6 +45,21 @@ async function tamper(sql: string): Promise<void> {
   } finally {
     await db.query("ALTER TABLE fieldcrypt_audit ENABLE TRIGGER USER");
   }
+}
+
+/** The key check value of spec/keys-v1.md, written out independently of the library. */
+function kcv(key: Uint8Array): string {
+  const mac = createHmac("sha256", key).update("fieldcrypt-v1-key-check-value").digest();
+  return `kcv1:${mac.subarray(0, 16).toString("base64url")}`;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
+  return promise.then(
+    () => {
+      throw new Error("expected a rejection");
+    },
+    (e: unknown) => e as Error & { code?: string },
+  );
 }
 
 async function appendMany(n: number): Promise<void> {
@@ -70,10 +96,15 @@ describe("an untouched chain", () => {
     expect((await verifyAudit(q, auditor)).ok).toBe(true);
   });
 
-  it("fails under another audit key", async () => {
+  it("fails under another audit key with ERR_AUDIT_KEY_MISMATCH, not as an edited entry", async () => {
     await appendMany(3);
     const other = createAuditor(keyBytes(0xa8));
-    expect(await verifyAudit(q, other)).toMatchObject({ ok: false, firstBadSeq: 1, reason: "edited" });
+    const e = await rejection(verifyAudit(q, other));
+    expect(e).toMatchObject({
+      code: "ERR_AUDIT_KEY_MISMATCH",
+      name: "AuditKeyMismatch",
+      message: `the audit key (${kcv(keyBytes(0xa8))}) is not the key the audit log was written with (${kcv(AUDIT_KEY)})`,
+    });
   });
 });
 
@@ -230,7 +261,8 @@ describe("keys and entries", () => {
     await appendAudit(q, derived, { actor: "ops", action: "key.create" });
     expect((await verifyAudit(q, derived)).ok).toBe(true);
     // The same bytes used directly are another key: the derivation separates the purposes.
-    expect((await verifyAudit(q, auditor)).ok).toBe(false);
+    expect(derived.checkValue).not.toBe(auditor.checkValue);
+    expect(await rejection(verifyAudit(q, auditor))).toMatchObject({ code: "ERR_AUDIT_KEY_MISMATCH" });
   });
 
   it("redacts the audit key", () => {
@@ -240,7 +272,12 @@ describe("keys and entries", () => {
       expect(text).not.toContain(hex);
       expect(text).not.toContain(AUDIT_KEY.toString("base64url"));
     }
-    expect(inspect(auditor)).toBe('Auditor { source: "explicit", key: [redacted] }');
+    expect(inspect(auditor)).toBe(`Auditor { source: "explicit", checkValue: "${kcv(AUDIT_KEY)}", key: [redacted] }`);
+    expect(JSON.parse(JSON.stringify(auditor))).toEqual({
+      source: "explicit",
+      checkValue: kcv(AUDIT_KEY),
+      key: "[redacted]",
+    });
   });
 
   it("refuses bytes and non-JSON values in details, and empty fields", async () => {
@@ -263,5 +300,145 @@ describe("keys and entries", () => {
       expect((error as Error).message).not.toContain("secret");
     }
     expect(await db.query("SELECT 1 FROM fieldcrypt_audit")).toHaveLength(0);
+  });
+});
+
+describe("the audit head (anchoring the end of the chain)", () => {
+  const HEAD = /^fieldcrypt-audit-head:v1:[1-9][0-9]*:[A-Za-z0-9_-]{43}$/;
+  const truncated = (seq: number, entries: number) => ({
+    code: "ERR_AUDIT_HEAD_MISMATCH",
+    name: "AuditHeadMismatch",
+    reason: "truncated",
+    message: `audit log truncated: the expected head is entry ${seq}, the log has ${entries} entries`,
+  });
+
+  it("is returned by every append, by verifyAudit and readAuditHead, and round-trips as one line", async () => {
+    await appendMany(4);
+    const { head } = await appendAudit(q, auditor, { actor: "ops", action: "key.create" });
+    const [row] = await db.query<{ mac: Uint8Array }>("SELECT mac FROM fieldcrypt_audit WHERE seq = 5");
+    expect(head).toEqual({ seq: 5, mac: Buffer.from(row!.mac).toString("base64url") });
+    expect(formatAuditHead(head)).toMatch(HEAD);
+    expect(formatAuditHead(head)).toBe(`fieldcrypt-audit-head:v1:5:${head.mac}`);
+    expect(parseAuditHead(` ${formatAuditHead(head)}\n`)).toEqual(head);
+    expect((await verifyAudit(q, auditor)).head).toEqual(head);
+    expect(await readAuditHead(q)).toEqual(head);
+    // A head that is still in the chain verifies, whether or not entries came after it.
+    expect(await verifyAudit(q, auditor, { expect: formatAuditHead(head) })).toMatchObject({ ok: true, entries: 5 });
+    await appendMany(2);
+    expect(await verifyAudit(q, auditor, { expect: head })).toMatchObject({ ok: true, entries: 7 });
+  });
+
+  it("stores the audit key's check value in every entry", async () => {
+    await appendMany(3);
+    const rows = await db.query<{ key_check: string }>("SELECT key_check FROM fieldcrypt_audit ORDER BY seq");
+    expect(rows.map((r) => r.key_check)).toEqual([kcv(AUDIT_KEY), kcv(AUDIT_KEY), kcv(AUDIT_KEY)]);
+    expect(auditor.checkValue).toBe(kcv(AUDIT_KEY));
+  });
+
+  it("catches a tail cut off, which the chain alone does not", async () => {
+    await appendMany(6);
+    const head = (await verifyAudit(q, auditor)).head as AuditHead;
+    await tamper("DELETE FROM fieldcrypt_audit WHERE seq > 4");
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 4 });
+    expect(await rejection(verifyAudit(q, auditor, { expect: head }))).toMatchObject(truncated(6, 4));
+  });
+
+  it("catches a deleted scope.shred record at the end", async () => {
+    await appendMany(3);
+    const { head } = await appendAudit(q, auditor, { actor: "gdpr", action: "scope.shred", scope: "user-42" });
+    await tamper("DELETE FROM fieldcrypt_audit WHERE action = 'scope.shred'");
+    expect(await rejection(verifyAudit(q, auditor, { expect: formatAuditHead(head) }))).toMatchObject(truncated(4, 3));
+  });
+
+  it("catches an emptied table", async () => {
+    await appendMany(3);
+    const head = await readAuditHead(q);
+    await tamper("DELETE FROM fieldcrypt_audit");
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 0 });
+    expect(await rejection(verifyAudit(q, auditor, { expect: head as AuditHead }))).toMatchObject(truncated(3, 0));
+  });
+
+  it("catches sequence numbers reused after a truncation", async () => {
+    await appendMany(5);
+    const head = (await verifyAudit(q, auditor)).head as AuditHead;
+    await tamper("DELETE FROM fieldcrypt_audit WHERE seq > 3");
+    await appendMany(3); // seq 4, 5, 6 again: a valid chain of 6 entries
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 6 });
+    expect(await rejection(verifyAudit(q, auditor, { expect: head }))).toMatchObject({
+      code: "ERR_AUDIT_HEAD_MISMATCH",
+      reason: "replaced",
+      message: "audit log rewritten: entry 5 is not the expected head (6 entries)",
+    });
+  });
+
+  it("publishes each new head to the auditor's onHead sink", async () => {
+    const heads: string[] = [];
+    const publishing = createAuditor(AUDIT_KEY, { onHead: (h) => void heads.push(formatAuditHead(h)) });
+    const a = await appendAudit(q, publishing, { actor: "ops", action: "key.create" });
+    const b = await appendAudit(q, publishing, { actor: "ops", action: "key.rewrap" });
+    expect(heads).toEqual([formatAuditHead(a.head), formatAuditHead(b.head)]);
+    expect(() => createAuditor(AUDIT_KEY, { onHead: "file.txt" as never })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_OPTION", message: "auditor onHead must be a function" }),
+    );
+  });
+
+  it("refuses a malformed expected head before reading the log", async () => {
+    const rule = "an audit head must be fieldcrypt-audit-head:v1:<seq>:<43 base64url characters>";
+    for (const [bad, got] of [
+      ["fieldcrypt-audit-head:v1:0:AAAA", "a string of 31 characters"],
+      [`fieldcrypt-audit-head:v2:1:${"A".repeat(43)}`, "a string of 70 characters"],
+      [42, "number"],
+    ] as const) {
+      expect(() => parseAuditHead(bad)).toThrow(
+        expect.objectContaining({ code: "ERR_INVALID_OPTION", message: `${rule} (got ${got})` }),
+      );
+    }
+    expect(await rejection(verifyAudit(q, auditor, { expect: "nope" }))).toMatchObject({ code: "ERR_INVALID_OPTION" });
+  });
+});
+
+describe("a wrong audit key", () => {
+  const other = createAuditor(keyBytes(0xa8));
+
+  it("cannot append: ERR_AUDIT_KEY_MISMATCH, nothing written", async () => {
+    await appendMany(2);
+    expect(await rejection(appendAudit(q, other, { actor: "ops", action: "key.create" }))).toMatchObject({
+      code: "ERR_AUDIT_KEY_MISMATCH",
+      expectedCheckValue: kcv(AUDIT_KEY),
+      actualCheckValue: kcv(keyBytes(0xa8)),
+    });
+    expect(await db.query("SELECT 1 FROM fieldcrypt_audit")).toHaveLength(2);
+  });
+
+  it("an edited key_check under the right key is tampering (edited), not a key mismatch", async () => {
+    await appendMany(4);
+    await tamper(`UPDATE fieldcrypt_audit SET key_check = '${kcv(keyBytes(0xa8))}' WHERE seq = 3`);
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, firstBadSeq: 3, reason: "edited" });
+    await tamper(`UPDATE fieldcrypt_audit SET key_check = '${kcv(keyBytes(0xa8))}' WHERE seq = 1`);
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: false, firstBadSeq: 1, reason: "edited" });
+  });
+
+  it("an older log without stored check values gets them on the first append, after its MAC checks", async () => {
+    await appendMany(3);
+    await tamper("UPDATE fieldcrypt_audit SET key_check = NULL");
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 3 });
+    expect(await rejection(appendAudit(q, other, { actor: "ops", action: "key.create" }))).toMatchObject({
+      code: "ERR_AUDIT_KEY_MISMATCH",
+      message: `the audit key (${kcv(keyBytes(0xa8))}) does not verify the last entry of the audit log, which has no stored key check value`,
+    });
+    await appendAudit(q, auditor, { actor: "ops", action: "key.create" });
+    const rows = await db.query<{ key_check: string | null }>("SELECT key_check FROM fieldcrypt_audit ORDER BY seq");
+    expect(rows.map((r) => r.key_check)).toEqual([null, null, null, kcv(AUDIT_KEY)]);
+    expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 4 });
+    expect(await rejection(verifyAudit(q, other))).toMatchObject({ code: "ERR_AUDIT_KEY_MISMATCH" });
+  });
+});
+
+describe("the README error table", () => {
+  it("lists the audit error codes", () => {
+    const readme = readFileSync(new URL("../../../README.md", import.meta.url), "utf8");
+    for (const code of ["ERR_AUDIT_KEY_MISMATCH", "ERR_AUDIT_HEAD_MISMATCH"]) {
+      expect(readme).toMatch(new RegExp(`^\\| \`${code}\` \\| `, "m"));
+    }
   });
 });

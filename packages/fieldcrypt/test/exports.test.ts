@@ -50,6 +50,7 @@ describe("package shape", () => {
       "fieldcrypt/typeorm": await import("fieldcrypt/typeorm"),
       "fieldcrypt/prisma": await import("fieldcrypt/prisma"),
       "fieldcrypt/legacy": await import("fieldcrypt/legacy"),
+      "fieldcrypt/stream": await import("fieldcrypt/stream"),
       "fieldcrypt/kms/pkcs11": await import("fieldcrypt/kms/pkcs11"),
       "fieldcrypt/kms/aws": await import("fieldcrypt/kms/aws"),
       "fieldcrypt/kms/gcp": await import("fieldcrypt/kms/gcp"),

@@ -17,6 +17,17 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..
 export const SHARED_VECTORS_DIR = resolve(REPO_ROOT, "../shared/vectors");
 export const HAS_SHARED_VECTORS = existsSync(SHARED_VECTORS_DIR);
 
+/**
+ * Whether the tests run on CI (`CI` set, and not "", "false" or "0"). The one rule for every test
+ * that needs something outside the repo (SoftHSM2, python3, the PostgreSQL server): on a
+ * developer's machine its absence skips, saying why; on CI it is a failure, so nothing is skipped
+ * unnoticed.
+ */
+export function onCi(env: Readonly<Record<string, string | undefined>> = process.env): boolean {
+  const ci = env.CI;
+  return ci !== undefined && ci !== "" && ci !== "false" && ci !== "0";
+}
+
 /** 32 key bytes, every byte `fill` (deterministic test keys). */
 export function keyBytes(fill: number): Buffer {
   return Buffer.alloc(32, fill);

@@ -729,11 +729,17 @@ describe("redaction of Key and Keyring", () => {
   it("Key: inspect, JSON and String show the id and scope, never the material", () => {
     const v1 = keyring.get("v1") as Key;
     const a1 = keyring.get("a1") as Key;
-    expect(inspect(v1)).toBe('Key { id: "v1", scope: undefined, material: [redacted] }');
-    expect(inspect(a1)).toBe('Key { id: "a1", scope: "tenant-a", material: [redacted] }');
+    expect(inspect(v1)).toBe(
+      `Key { id: "v1", scope: undefined, checkValue: "${v1.checkValue}", material: [redacted] }`,
+    );
+    expect(inspect(a1)).toBe(
+      `Key { id: "a1", scope: "tenant-a", checkValue: "${a1.checkValue}", material: [redacted] }`,
+    );
     expect(inspect(a1, { showHidden: true, depth: 10 })).toBe(inspect(a1));
-    expect(JSON.stringify(v1)).toBe('{"id":"v1","scope":null,"material":"[redacted]"}');
-    expect(JSON.stringify(a1)).toBe('{"id":"a1","scope":"tenant-a","material":"[redacted]"}');
+    expect(JSON.stringify(v1)).toBe(`{"id":"v1","scope":null,"checkValue":"${v1.checkValue}","material":"[redacted]"}`);
+    expect(JSON.stringify(a1)).toBe(
+      `{"id":"a1","scope":"tenant-a","checkValue":"${a1.checkValue}","material":"[redacted]"}`,
+    );
     expect(String(v1)).toBe("Key(v1, material redacted)");
     expect(`${a1}`).toBe("Key(a1, material redacted)");
     expect(Object.keys(v1)).toStrictEqual(["id", "scope"]);

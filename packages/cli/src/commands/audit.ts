@@ -1,7 +1,6 @@
 import { type AuditFailure, verifyAudit } from "fieldcrypt/audit";
-import type pg from "pg";
 import { loadConfig, requireAudit } from "../config/config.js";
-import { databaseUrl, openPool } from "../config/database.js";
+import { type CliDatabase, databaseUrl, openDatabase } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
@@ -62,7 +61,7 @@ export const audit: Command = {
   },
 };
 
-async function requireAuditTable(pool: pg.Pool): Promise<void> {
+async function requireAuditTable(pool: CliDatabase): Promise<void> {
   const { rows } = await pool.query<{ ok: boolean }>("SELECT to_regclass('fieldcrypt_audit') IS NOT NULL AS ok");
   if (rows[0]?.ok !== true) {
     throw operationError(
@@ -88,7 +87,7 @@ async function verifyCommand(argv: readonly string[], io: Io): Promise<ExitCode>
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config, process.cwd(), { tables: false });
   const auditor = requireAudit(config, flags.config);
-  const pool = await openPool(url, 1);
+  const pool = await openDatabase(url, 1, io);
   try {
     await requireAuditTable(pool);
     const result = await verifyAudit(pool, auditor);
@@ -144,7 +143,7 @@ async function listCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
     }
   }
   const url = databaseUrl(flags["database-url"], io);
-  const pool = await openPool(url, 1);
+  const pool = await openDatabase(url, 1, io);
   try {
     await requireAuditTable(pool);
     const { rows } = await pool.query<{

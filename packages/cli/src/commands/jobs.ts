@@ -10,9 +10,8 @@ import {
 import { loadKeyring } from "fieldcrypt/key-store";
 import type { Keyring } from "fieldcrypt/keyring";
 import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
-import type pg from "pg";
 import { type FieldcryptConfig, loadConfig, quoteName, selectTables } from "../config/config.js";
-import { databaseUrl, openPool } from "../config/database.js";
+import { type CliDatabase, databaseUrl, openDatabase } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
@@ -246,7 +245,7 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
   for (const table of tables) checkScope(table, t.scope);
   // Environment keys are checked before connecting; key-table keys are read once connected.
   const envKeys = await environmentKeys(flags["keys-file"], io, config, kind !== "decrypt" && kind !== "verify");
-  const pool = await openPool(url, t.workers + 1);
+  const pool = await openDatabase(url, t.workers + 1, io);
   try {
     const keyring = await jobKeyring(config, pool, envKeys);
     await ensureJobTables(pool);
@@ -285,7 +284,7 @@ async function resumeCommand(argv: readonly string[], io: Io, retry: boolean): P
   const t = tuning(flags);
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config);
-  const pool = await openPool(url, t.workers + 1);
+  const pool = await openDatabase(url, t.workers + 1, io);
   try {
     await ensureJobTables(pool);
     const job = await getJob(pool, id);
@@ -323,7 +322,7 @@ async function errorsCommand(argv: readonly string[], io: Io): Promise<ExitCode>
   }
   const id = jobId(positionals[0], "errors");
   const url = databaseUrl(flags["database-url"], io);
-  const pool = await openPool(url, 1);
+  const pool = await openDatabase(url, 1, io);
   try {
     await ensureJobTables(pool);
     if ((await getJob(pool, id)) === undefined) {
@@ -363,7 +362,7 @@ async function runsCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
   const id = positionals[0] === undefined ? undefined : jobId(positionals[0], "runs");
   const limit = positiveInt(flags.limit, "limit", 100_000) ?? 50;
   const url = databaseUrl(flags["database-url"], io);
-  const pool = await openPool(url, 1);
+  const pool = await openDatabase(url, 1, io);
   try {
     await ensureJobTables(pool);
     const runs = await listJobRuns(pool, { jobId: id, limit });
@@ -422,7 +421,7 @@ async function environmentKeys(
 }
 
 /** The job's keyring: the environment keys in simple mode, the key table's (plus those) otherwise. */
-async function jobKeyring(config: FieldcryptConfig, pool: pg.Pool, envKeys: Keyring | undefined): Promise<Keyring> {
+async function jobKeyring(config: FieldcryptConfig, pool: CliDatabase, envKeys: Keyring | undefined): Promise<Keyring> {
   if (config.rootKeys.length === 0) return envKeys as Keyring;
   return keyTableKeys(config, pool, envKeys);
 }
@@ -431,7 +430,11 @@ async function jobKeyring(config: FieldcryptConfig, pool: pg.Pool, envKeys: Keyr
  * Key-table mode: every live data key of fieldcrypt_keys, each unwrapped once by the config's
  * rootKeys, and the environment keys (if any) decrypt-only.
  */
-async function keyTableKeys(config: FieldcryptConfig, pool: pg.Pool, include: Keyring | undefined): Promise<Keyring> {
+async function keyTableKeys(
+  config: FieldcryptConfig,
+  pool: CliDatabase,
+  include: Keyring | undefined,
+): Promise<Keyring> {
   const exists = await pool.query<{ t: string | null }>("SELECT to_regclass('fieldcrypt_keys')::text AS t");
   if (exists.rows[0]?.t == null) {
     throw operationError(
@@ -454,7 +457,7 @@ type Outcome = "ok" | "failed" | "interrupted";
 
 /** Runs (or resumes) one table's job with progress on stdout and Ctrl-C as a stop at a batch boundary. */
 async function runOne(
-  pool: pg.Pool,
+  pool: CliDatabase,
   io: Io,
   keyring: Keyring,
   config: FieldcryptConfig,

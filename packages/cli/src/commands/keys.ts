@@ -9,9 +9,8 @@ import {
   shredScope,
 } from "fieldcrypt/key-store";
 import type { RootKeyProvider } from "fieldcrypt/kms";
-import type pg from "pg";
 import { type FieldcryptConfig, loadConfig, requireRootKeys } from "../config/config.js";
-import { databaseUrl, openPool } from "../config/database.js";
+import { type CliDatabase, databaseUrl, openDatabase } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { CliError, configError, operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
@@ -125,7 +124,7 @@ const SUBS: Record<string, (argv: readonly string[], io: Io) => Promise<ExitCode
 
 /** The database, the config (no tables needed), and the audit options of key events. */
 interface Session {
-  readonly pool: pg.Pool;
+  readonly pool: CliDatabase;
   readonly config: FieldcryptConfig;
   readonly events: { readonly auditor: Auditor | undefined; readonly actor: string };
 }
@@ -145,7 +144,7 @@ async function withSession(
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config, process.cwd(), { tables: false });
   if (needsRootKeys) requireRootKeys(config, flags.config);
-  const pool = await openPool(url, 2);
+  const pool = await openDatabase(url, 2, io);
   try {
     return await body({ pool, config, events: { auditor: config.audit, actor } });
   } finally {
@@ -153,12 +152,12 @@ async function withSession(
   }
 }
 
-async function tableExists(pool: pg.Pool, name: string): Promise<boolean> {
+async function tableExists(pool: CliDatabase, name: string): Promise<boolean> {
   const { rows } = await pool.query<{ ok: boolean }>("SELECT to_regclass($1) IS NOT NULL AS ok", [name]);
   return rows[0]?.ok === true;
 }
 
-async function requireKeyTable(pool: pg.Pool): Promise<void> {
+async function requireKeyTable(pool: CliDatabase): Promise<void> {
   if (!(await tableExists(pool, "fieldcrypt_keys"))) {
     throw operationError(
       "the key table fieldcrypt_keys does not exist",
@@ -205,7 +204,7 @@ function keyJson(k: DataKeyInfo) {
   };
 }
 
-async function currentPrimary(pool: pg.Pool, scope: string | undefined): Promise<string | undefined> {
+async function currentPrimary(pool: CliDatabase, scope: string | undefined): Promise<string | undefined> {
   const { rows } = await pool.query<{ id: string }>(
     "SELECT id FROM fieldcrypt_keys WHERE scope IS NOT DISTINCT FROM $1::text AND state = 'primary'",
     [scope ?? null],

@@ -1,5 +1,5 @@
 import { loadConfig, quoteName, selectTables } from "../config/config.js";
-import { columnTypes, databaseUrl, openPool } from "../config/database.js";
+import { columnTypes, databaseUrl, openDatabase } from "../config/database.js";
 import { type ColumnStatus, countColumn, latestJobFailures } from "../config/status-sql.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError } from "../internal/cli-error.js";
@@ -52,7 +52,7 @@ export const status: Command = {
     const url = databaseUrl(flags["database-url"], io);
     const config = await loadConfig(flags.config);
     const tables = selectTables(config, flags.table, "status");
-    const pool = await openPool(url, 2);
+    const pool = await openDatabase(url, 2, io);
     const statuses: ColumnStatus[] = [];
     try {
       for (const table of tables) {

@@ -1,7 +1,14 @@
-/** The database of `status` and `jobs`: --database-url or DATABASE_URL, a pg.Pool. */
+/**
+ * The database of `status`, `jobs`, `keys` and `audit`: --database-url or DATABASE_URL, a pg.Pool;
+ * or whatever `io.openDatabase` returns (tests inject a PGlite-backed one).
+ */
 import pg from "pg";
+import type { CliDatabase } from "../internal/cli-database.js";
 import { configError, operationError } from "../internal/cli-error.js";
 import type { Io } from "../internal/io.js";
+import { openPglite } from "../internal/pglite.js";
+
+export type { CliDatabase, OpenDatabase } from "../internal/cli-database.js";
 
 const URL_HINT =
   "pass --database-url postgres://USER@HOST:5432/DB or set DATABASE_URL (a password is best kept in PGPASSWORD or ~/.pgpass)";
@@ -15,10 +22,46 @@ export function databaseUrl(flag: string | undefined, io: Io): string {
 }
 
 /**
+ * The database at `url`: `io.openDatabase` when injected; else PGlite on a data directory for a
+ * `pglite:DIR` URL; else a pg.Pool ({@link openPool}).
+ */
+export function openDatabase(url: string, max: number, io: Io): Promise<CliDatabase> {
+  if (io.openDatabase !== undefined) return io.openDatabase(url, max);
+  return url.startsWith(PGLITE_PREFIX) ? openPgliteDirectory(url.slice(PGLITE_PREFIX.length)) : openPool(url, max);
+}
+
+const PGLITE_PREFIX = "pglite:";
+
+/**
+ * `pglite:DIR`: embedded PGlite on the data directory DIR (created when missing), for development
+ * and tests only — one process at a time may open a directory, and there is one session, so job
+ * workers take turns. It is what lets the CLI's tests and the crash test run without a server:
+ * each CLI run is its own process, and PGlite recovers a directory whose process was killed.
+ */
+async function openPgliteDirectory(dir: string): Promise<CliDatabase> {
+  if (dir === "")
+    throw configError("a pglite: database URL needs a data directory", "for example: pglite:./fieldcrypt-dev-db");
+  let db: Awaited<ReturnType<typeof openPglite>>;
+  try {
+    db = await openPglite(dir);
+  } catch {
+    throw operationError(
+      "cannot open the PGlite data directory",
+      "check that it is a PGlite data directory no other process has open",
+    );
+  }
+  return {
+    query: async <Row>(text: string, values?: unknown[]) => ({ rows: (await db.query<Row>(text, values)).rows }),
+    transaction: (fn) => db.transaction((tx) => fn(tx)),
+    end: () => db.close(),
+  };
+}
+
+/**
  * A pool of `max` connections, checked with one query. Connection errors are reported by their code
  * only: pg's messages can quote the connection string, password included.
  */
-export async function openPool(url: string, max: number): Promise<pg.Pool> {
+export async function openPool(url: string, max: number): Promise<CliDatabase> {
   let pool: pg.Pool;
   try {
     pool = new pg.Pool({ connectionString: url, max });
@@ -42,7 +85,7 @@ export async function openPool(url: string, max: number): Promise<pg.Pool> {
 }
 
 /** The data type of each column of `table` (`schema.table` or a table on the search path). */
-export async function columnTypes(pool: pg.Pool, table: string): Promise<Map<string, string>> {
+export async function columnTypes(pool: CliDatabase, table: string): Promise<Map<string, string>> {
   const { rows } = await pool.query<{ column_name: string; data_type: string }>(
     `SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type
        FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,

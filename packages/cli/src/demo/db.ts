@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type JobDatabase, sessionDatabase } from "fieldcrypt/jobs";
 import { operationError, usageError } from "../internal/cli-error.js";
+import { openPglite } from "../internal/pglite.js";
 
 /**
  * The little the demo needs from a database, over both drivers: PGlite (embedded, in memory)
@@ -31,9 +32,7 @@ export function openDemoDb(databaseUrl: string | undefined): Promise<Db> {
 }
 
 async function openEmbeddedDb(): Promise<Db> {
-  // Imported here: PGlite is large, and only the demo needs it.
-  const { PGlite } = await import("@electric-sql/pglite");
-  const pglite = new PGlite();
+  const pglite = await openPglite();
   const db: Db = {
     description: "embedded (PGlite: WebAssembly, in memory)",
     serverVersion: "",

@@ -1,3 +1,5 @@
+import type { OpenDatabase } from "./cli-database.js";
+
 /**
  * What a command may touch of the process: the environment, stdin and the two output streams.
  * Commands get it passed in, so they never reach for `process` themselves.
@@ -10,6 +12,11 @@ export interface Io {
   readonly stdoutIsTTY: boolean;
   out(text: string): void;
   err(text: string): void;
+  /**
+   * Opens the database of --database-url / DATABASE_URL; absent (the real process), a pg.Pool.
+   * Tests inject one that returns an embedded PGlite, so they need no server.
+   */
+  readonly openDatabase?: OpenDatabase;
 }
 
 /** The real process. */

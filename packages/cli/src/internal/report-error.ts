@@ -10,6 +10,10 @@ const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: strin
     exit: EXIT_FAILED,
     hint: "the cell was sealed with another key or for another --scope, --table, --column or --row-key, or it was altered",
   },
+  ERR_INVALID_STREAM: {
+    exit: EXIT_FAILED,
+    hint: "pass the age file exactly as written (it starts with age-encryption.org/v1); an armored file must be dearmored first",
+  },
   ERR_INVALID_CELL: {
     exit: EXIT_FAILED,
     hint: "pass the cell exactly as stored (text cells start with fc1.); `fieldcrypt inspect` checks a cell's header",

@@ -100,7 +100,8 @@ export async function verifyAudit(
     }
     afterSeq = (page[page.length - 1] as Row).seq;
   }
-  if (expected !== undefined && verified < expected.seq) throw new AuditHeadMismatch("truncated", expected.seq, verified);
+  if (expected !== undefined && verified < expected.seq)
+    throw new AuditHeadMismatch("truncated", expected.seq, verified);
   if (replaced) throw new AuditHeadMismatch("replaced", expected?.seq as number, verified);
   const head = verified === 0 ? undefined : headOf(verified, prev);
   return { ok: true, entries: verified, verified, headMac: headMac(head), head };

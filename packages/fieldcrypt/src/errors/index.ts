@@ -33,7 +33,8 @@ export type ErrorCode =
   | "ERR_KEY_DESTROYED"
   | "ERR_JOB_BUSY"
   | "ERR_AUDIT_KEY_MISMATCH"
-  | "ERR_AUDIT_HEAD_MISMATCH";
+  | "ERR_AUDIT_HEAD_MISMATCH"
+  | "ERR_INVALID_STREAM";
 
 /**
  * Base class of every fieldcrypt error.
@@ -275,5 +276,16 @@ export class AuditHeadMismatch extends FieldcryptError {
     this.reason = reason;
     this.expectedSeq = expectedSeq;
     this.entries = entries;
+  }
+}
+
+/**
+ * The input is not a well-formed age v1 file (spec/stream-v1.md): bad version line, malformed
+ * stanza or MAC line, a header over 1 MiB or cut off. Says what was expected; never quotes the input.
+ * Wrong key, tampering and truncation of the payload are {@link DecryptionFailed}.
+ */
+export class InvalidStream extends FieldcryptError {
+  constructor(message: string) {
+    super("ERR_INVALID_STREAM", message);
   }
 }

@@ -21,7 +21,9 @@ const BYTES = 16;
 
 /** The check value of `material` (27 characters, safe to print, log and store). */
 export function checkValueOf(material: KeyObject): string {
-  return CHECK_VALUE_PREFIX + createHmac("sha256", material).update(LABEL).digest().subarray(0, BYTES).toString("base64url");
+  return (
+    CHECK_VALUE_PREFIX + createHmac("sha256", material).update(LABEL).digest().subarray(0, BYTES).toString("base64url")
+  );
 }
 
 /** True when `value` has the shape of a check value (`kcv1:` and 22 base64url characters). */
