@@ -337,6 +337,45 @@ describe("composite primary key", () => {
   });
 });
 
+describe("scope-safe compare-and-swap", () => {
+  it("skips a row whose scope moved between read and write; the next pass binds it to its new scope", async () => {
+    await tdb.query("CREATE TABLE moved (id integer PRIMARY KEY, clinic_id text, body text)");
+    for (let id = 1; id <= 4; id++)
+      await tdb.query("INSERT INTO moved VALUES ($1, 'clinic-a', $2)", [id, `note ${id}`]);
+    const moved = encryptedTable(ringV1, {
+      table: "moved",
+      primaryKey: ["id"],
+      scope: { column: "clinic_id" },
+      columns: { body: { type: "string", mode: "transition" } },
+    });
+    let raced = false;
+    const first = await runJob(db, moved, {
+      kind: "encrypt",
+      [BEFORE_WRITE]: async ({ tx }) => {
+        if (raced) return;
+        raced = true; // the app moves row 2 to another clinic while the batch is in flight
+        await tx.query("UPDATE moved SET clinic_id = 'clinic-b' WHERE id = 2");
+      },
+    });
+    expect(first).toMatchObject({ processed: 4, changed: 3, skipped: 1, failed: 0 });
+    const afterFirst = await tdb.query<{ id: number; clinic_id: string; body: string }>(
+      "SELECT * FROM moved ORDER BY id",
+    );
+    // On disk: row 2 kept its plaintext and its new clinic; no cell sealed under clinic-a's context.
+    expect(afterFirst[1]).toEqual({ id: 2, clinic_id: "clinic-b", body: "note 2" });
+    expect(afterFirst.filter((r) => isCell(r.body)).map((r) => r.id)).toEqual([1, 3, 4]);
+    const second = await runJob(db, moved, { kind: "encrypt" });
+    expect(second).toMatchObject({ changed: 1, skipped: 0, failed: 0 });
+    const [row2] = await tdb.query<{ id: number; clinic_id: string; body: string }>("SELECT * FROM moved WHERE id = 2");
+    expect(isCell(row2?.body)).toBe(true);
+    expect(moved.decryptRow(row2 as Record<string, unknown>).body).toBe("note 2");
+    // Bound to clinic-b: presented as clinic-a's row, it does not open.
+    expect(() => moved.decryptRow({ ...row2, clinic_id: "clinic-a" })).toThrow(
+      expect.objectContaining({ code: "ERR_DECRYPTION_FAILED" }),
+    );
+  });
+});
+
 describe("resume", () => {
   it("an aborted job resumes after its last committed batch; each row is processed once", async () => {
     await seed(20);

@@ -8,7 +8,7 @@ import { errorCode } from "./error-code.js";
 import { insertJobErrors } from "./job-sql.js";
 import type { BatchCounts } from "./model.js";
 import type { JobPlan } from "./plan.js";
-import { keyAlias, selectBatch, toText, updateBatch } from "./sql.js";
+import { guardAlias, keyAlias, selectBatch, toText, updateBatch } from "./sql.js";
 import type { LazyTransformThreads, ThreadResult, TransformThreads } from "./threads.js";
 import { type JobDatabase, withTransaction } from "./transaction.js";
 import { transformCell } from "./transform.js";
@@ -32,6 +32,8 @@ interface RowUpdate {
   readonly keys: string[];
   readonly old: (string | null)[];
   readonly next: (string | null)[];
+  /** The guarded columns as read (text form), compared too. */
+  readonly guard: (string | null)[];
 }
 
 /** The transformed batch: every row's key, the updates and the failing cells. */
@@ -124,6 +126,7 @@ function assemble(
       keys: rowKeys,
       old: plan.written.map((c) => toText(stored[c])),
       next: plan.written.map((c) => toText(next.has(c) ? next.get(c) : stored[c])),
+      guard: plan.batch.guarded.map((_, i) => stored[guardAlias(i)] as string | null),
     });
   }
   return { keys, updates, errors, failed };

@@ -34,6 +34,13 @@ export interface BatchPlan {
   readonly keys: readonly string[];
   /** Columns read for the row context and the transform (keys, scope, targets), without duplicates. */
   readonly read: readonly string[];
+  /**
+   * Read columns the cells' context is built from that the batch does not write (the scope column,
+   * a legacy format's salt or user columns). Read a second time as text, and compared in that form
+   * by the compare-and-swap: a row whose scope moved between read and write must not get a cell
+   * sealed under the old scope's key. (Primary-key parts are matched by the UPDATE itself.)
+   */
+  readonly guarded: readonly string[];
   /** SQL type of every column involved. */
   readonly types: ReadonlyMap<string, string>;
 }
@@ -41,9 +48,21 @@ export interface BatchPlan {
 /** Alias of the i-th key column in its text form. */
 export const keyAlias = (i: number): string => `__fieldcrypt_k${i}`;
 
+/** Alias of the i-th guarded column in its text form. */
+export const guardAlias = (i: number): string => `__fieldcrypt_g${i}`;
+
+/** The select list of a batch read: the read columns, then the keys and guarded columns as text. */
+function selectList(plan: BatchPlan): string {
+  return [
+    ...plan.read.map(quote),
+    ...plan.keys.map((k, i) => `${quote(k)}::text AS ${quote(keyAlias(i))}`),
+    ...plan.guarded.map((g, i) => `${quote(g)}::text AS ${quote(guardAlias(i))}`),
+  ].join(", ");
+}
+
 /**
  * `SELECT … WHERE (k1, k2) > ($1, $2) ORDER BY k1, k2 LIMIT n`: keyset pagination, never OFFSET.
- * Keys come back a second time as text: the cursor and the CAS update use that exact form.
+ * Keys and guarded columns come back a second time as text: the cursor and the CAS use that form.
  */
 export function selectBatch(
   plan: BatchPlan,
@@ -53,7 +72,6 @@ export function selectBatch(
   sample: number | undefined = undefined,
 ): Statement {
   const keys = plan.keys.map(quote);
-  const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
   const values: unknown[] = [];
   const bound = (key: readonly string[]): string =>
     plan.keys
@@ -75,7 +93,7 @@ export function selectBatch(
   const where = conditions.length === 0 ? "" : ` WHERE ${conditions.join(" AND ")}`;
   values.push(limit);
   return {
-    text: `SELECT ${columns.join(", ")} FROM ${quote(plan.table)}${where} ORDER BY ${keys.join(", ")} LIMIT $${values.length}`,
+    text: `SELECT ${selectList(plan)} FROM ${quote(plan.table)}${where} ORDER BY ${keys.join(", ")} LIMIT $${values.length}`,
     values,
   };
 }
@@ -86,13 +104,12 @@ export function selectBatch(
  */
 export function selectByKeys(plan: BatchPlan, rowKeys: readonly (readonly string[])[]): Statement {
   const keys = plan.keys.map(quote);
-  const columns = [...plan.read.map(quote), ...keys.map((k, i) => `${k}::text AS ${quote(keyAlias(i))}`)];
   const values = plan.keys.map((_, i) => rowKeys.map((key) => key[i] ?? null));
   const casts = plan.keys.map((name, i) => `v.k${i}::${plan.types.get(name)}`);
   const aliases = plan.keys.map((_, i) => `k${i}`);
   return {
     text:
-      `SELECT ${columns.join(", ")} FROM ${quote(plan.table)} WHERE (${keys.join(", ")}) IN ` +
+      `SELECT ${selectList(plan)} FROM ${quote(plan.table)} WHERE (${keys.join(", ")}) IN ` +
       `(SELECT ${casts.join(", ")} FROM unnest(${values.map((_, i) => `$${i + 1}::text[]`).join(", ")}) AS v(${aliases.join(", ")})) ` +
       `ORDER BY ${keys.join(", ")}`,
     values,
@@ -102,11 +119,13 @@ export function selectByKeys(plan: BatchPlan, rowKeys: readonly (readonly string
 /**
  * The one write of a batch:
  *
- *   UPDATE t SET c = v.n0::type, … FROM unnest($1::text[], …) AS v(k0, …, o0, n0, …)
+ *   UPDATE t SET c = v.n0::type, … FROM unnest($1::text[], …) AS v(k0, …, o0, n0, …, g0, …)
  *   WHERE t.k = v.k0::type AND … AND t.c IS NOT DISTINCT FROM v.o0::type AND …
+ *     AND t.s::text IS NOT DISTINCT FROM v.g0 AND …
  *
- * Every written column is compared with the value the batch read (compare-and-swap): a row that a
- * concurrent writer changed in between matches nothing and keeps the writer's value.
+ * Every written column, and every guarded column (the scope, legacy salt columns), is compared with
+ * the value the batch read (compare-and-swap): a row that a concurrent writer changed in between
+ * matches nothing and keeps the writer's values; the job counts it skipped.
  */
 export function updateBatch(
   plan: BatchPlan,
@@ -115,6 +134,8 @@ export function updateBatch(
     readonly keys: readonly string[];
     readonly old: readonly (string | null)[];
     readonly next: readonly (string | null)[];
+    /** The guarded columns' values as read, text form ({@link BatchPlan.guarded}). */
+    readonly guard: readonly (string | null)[];
   }[],
 ): Statement {
   const values: unknown[] = [];
@@ -147,10 +168,21 @@ export function updateBatch(
       ),
     );
   });
+  plan.guarded.forEach((_, i) => {
+    unnest.push(
+      param(
+        `g${i}`,
+        rows.map((r) => r.guard[i]),
+      ),
+    );
+  });
   const type = (name: string): string => plan.types.get(name) as string;
   const sets = columns.map((name, i) => `${quote(name)} = v."n${i}"::${type(name)}`);
   const match = plan.keys.map((name, i) => `t.${quote(name)} = v."k${i}"::${type(name)}`);
-  const cas = columns.map((name, i) => `t.${quote(name)} IS NOT DISTINCT FROM v."o${i}"::${type(name)}`);
+  const cas = [
+    ...columns.map((name, i) => `t.${quote(name)} IS NOT DISTINCT FROM v."o${i}"::${type(name)}`),
+    ...plan.guarded.map((name, i) => `t.${quote(name)}::text IS NOT DISTINCT FROM v."g${i}"`),
+  ];
   return {
     text:
       `UPDATE ${quote(plan.table)} AS t SET ${sets.join(", ")} ` +
