@@ -337,6 +337,48 @@ describe("composite primary key", () => {
   });
 });
 
+describe("key check values in the run record", () => {
+  it("refuses to resume with other material under the same key id, before writing a row", async () => {
+    await seed(20);
+    const controller = new AbortController();
+    const first = await runJob(db, notesTable(ringV1), {
+      kind: "encrypt",
+      batchSize: 3,
+      signal: controller.signal,
+      onProgress: (p) => {
+        if (p.batches === 2) controller.abort();
+      },
+    });
+    expect(first).toMatchObject({ status: "stopped", processed: 6 });
+    const before = await raw();
+    // A newly generated key that was given the same id.
+    const regenerated = createKeyring([{ id: "v1", secret: keyBytes(7), primary: true }]);
+    const v1 = ringV1.get("v1")?.checkValue as string;
+    const other = regenerated.get("v1")?.checkValue as string;
+    expect(other).not.toBe(v1);
+    const error = await rejection(
+      runJob(db, notesTable(regenerated), { kind: "encrypt", jobId: first.jobId as string }),
+    );
+    assertFieldcryptError(
+      error,
+      "ERR_KEY_MISMATCH",
+      `key "v1" (${other}) is not the key "v1" that an earlier run of this job used (${v1})`,
+    );
+    expect(error).toMatchObject({ keyId: "v1", expectedCheckValue: v1, actualCheckValue: other });
+    expect(await raw()).toEqual(before); // nothing written
+    expect(await getJob(db, first.jobId as string)).toMatchObject({ processed: 6, cursor: ["6"] });
+    // The run record says which material wrote which part of the job.
+    const runs = await listJobRuns(db, { jobId: first.jobId as string });
+    expect(runs.filter((r) => r.event === "start").map((r) => r.keys)).toEqual([
+      [{ id: "v1", scope: undefined, state: "primary", checkValue: v1 }],
+    ]);
+    // With the original key, the job finishes.
+    const resumed = await runJob(db, notesTable(ringV1), { kind: "encrypt", jobId: first.jobId as string });
+    expect(resumed).toMatchObject({ status: "done", processed: 20, failed: 0 });
+    await expectAllEncrypted(ringV1, "v1");
+  });
+});
+
 describe("scope-safe compare-and-swap", () => {
   it("skips a row whose scope moved between read and write; the next pass binds it to its new scope", async () => {
     await tdb.query("CREATE TABLE moved (id integer PRIMARY KEY, clinic_id text, body text)");
@@ -676,8 +718,8 @@ describe("record of job runs", () => {
       counts: null,
     });
     expect(start?.keys).toEqual([
-      { id: "v1", scope: undefined, state: "decrypt-only" },
-      { id: "v2", scope: undefined, state: "primary" },
+      { id: "v1", scope: undefined, state: "decrypt-only", checkValue: ringV2.get("v1")?.checkValue },
+      { id: "v2", scope: undefined, state: "primary", checkValue: ringV2.get("v2")?.checkValue },
     ]);
     expect(end).toMatchObject({ runId: start?.runId, counts: { processed: 6, failed: 2 }, errorCode: null });
     expect(Number(end?.at.getTime())).toBeGreaterThanOrEqual(Number(start?.at.getTime()));

@@ -62,6 +62,10 @@ const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: strin
     exit: EXIT_FAILED,
     hint: "the cell's key was crypto-shredded: its data is unrecoverable by design",
   },
+  ERR_KEY_MISMATCH: {
+    exit: EXIT_CONFIG,
+    hint: "a key has the id of the key an earlier run of this job used, but other material: load the original key; nothing was written",
+  },
   ERR_JOB_BUSY: {
     exit: EXIT_FAILED,
     hint: "another worker holds this job's lease; wait for it, or for the lease to expire if that worker died",

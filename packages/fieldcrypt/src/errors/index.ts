@@ -31,6 +31,7 @@ export type ErrorCode =
   | "ERR_UNWRAP_FAILED"
   | "ERR_ROOT_KEY_UNAVAILABLE"
   | "ERR_KEY_DESTROYED"
+  | "ERR_KEY_MISMATCH"
   | "ERR_JOB_BUSY"
   | "ERR_AUDIT_KEY_MISMATCH"
   | "ERR_AUDIT_HEAD_MISMATCH"
@@ -233,6 +234,28 @@ export class KeyDestroyed extends FieldcryptError {
   constructor(keyId: string) {
     super("ERR_KEY_DESTROYED", `key ${JSON.stringify(keyId)} was destroyed (crypto-shredded)`);
     this.keyId = keyId;
+  }
+}
+
+/**
+ * A key has the id of a key that already wrote part of a job, but other material: its check value
+ * (`key.checkValue`, spec/keys-v1.md) differs from the one the job's run record holds for that id.
+ * Raised before the run writes a row. Names the id and both check values (public), never a key.
+ */
+export class KeyMismatch extends FieldcryptError {
+  readonly keyId: string;
+  /** The check value recorded for `keyId` by an earlier run of the job. */
+  readonly expectedCheckValue: string;
+  /** The check value of the key given now. */
+  readonly actualCheckValue: string;
+  constructor(keyId: string, expectedCheckValue: string, actualCheckValue: string) {
+    super(
+      "ERR_KEY_MISMATCH",
+      `key ${JSON.stringify(keyId)} (${actualCheckValue}) is not the key ${JSON.stringify(keyId)} that an earlier run of this job used (${expectedCheckValue})`,
+    );
+    this.keyId = keyId;
+    this.expectedCheckValue = expectedCheckValue;
+    this.actualCheckValue = actualCheckValue;
   }
 }
 

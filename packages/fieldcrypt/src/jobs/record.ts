@@ -7,6 +7,7 @@ import type { Queryable } from "../internal/db-port.js";
 import { errorCode } from "./error-code.js";
 import type { JobCounts } from "./model.js";
 import type { JobPlan } from "./plan.js";
+import { runKeysOf } from "./run-keys.js";
 import { appendJobRun, type JobRunEvent } from "./runs.js";
 
 /** What a run's `start` and `end` rows share. */
@@ -20,7 +21,7 @@ export async function startRun(db: Queryable, plan: JobPlan, jobId: string | nul
     kind: plan.kind,
     table: plan.table.table,
     columns: plan.columns,
-    keys: (plan.keyring ?? plan.table.keyring).list(),
+    keys: runKeysOf(plan.keyring ?? plan.table.keyring),
     actor: plan.actor,
     host: plan.host,
     pid: plan.pid,

@@ -10,6 +10,7 @@ import { runRangesLane } from "./lane-ranges.js";
 import { runRetryLane } from "./lane-retry.js";
 import { planJob } from "./plan.js";
 import { endRun, startRun } from "./record.js";
+import { checkRunKeys, runKeysOf } from "./run-keys.js";
 import type { JobResult, RunJobOptions } from "./run-options.js";
 import { getJob } from "./tables.js";
 import { JobTally } from "./tally.js";
@@ -44,6 +45,13 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   const job = await openJob(db, plan);
   const tally = new JobTally(plan, job.id, job.counts, job.cursor);
   if (job.finished) return tally.result("done");
+  // Another run already wrote part of this job: the same ids must be the same material.
+  if (job.id !== null) {
+    await checkRunKeys(db, job.id, runKeysOf(plan.keyring ?? plan.table.keyring)).catch(async (error) => {
+      await releaseJob(db, plan, job, "failed").catch(() => {});
+      throw error;
+    });
+  }
   const run = await startRun(db, plan, job.id);
   const threads = new LazyTransformThreads(plan.threads, plan.threadSetup);
   try {

@@ -47,6 +47,11 @@ $$`,
   FOR EACH STATEMENT EXECUTE FUNCTION ${JOB_RUNS}_append_only()`,
 ];
 
+/** A key as a run records it: its id, scope, state and public check value (`key.checkValue`). */
+export interface RunKey extends KeyInfo {
+  readonly checkValue: string | undefined;
+}
+
 /** One row of `fieldcrypt_job_runs`. */
 export interface JobRunEvent {
   /** Pairs a run's `start` and `end` (the runner's owner name, `host/pid/random`). */
@@ -56,8 +61,12 @@ export interface JobRunEvent {
   readonly kind: JobKind;
   readonly table: string;
   readonly columns: readonly string[];
-  /** The keyring's key ids and states when the run started (`[]` for jobs run without a keyring). */
-  readonly keys: readonly KeyInfo[];
+  /**
+   * The keyring's key ids, states and check values when the run started (`[]` for jobs run without
+   * a keyring): which material wrote which part of the job. `checkValue` is `undefined` in runs
+   * recorded before key check values.
+   */
+  readonly keys: readonly RunKey[];
   /** Who ran it: `RunJobOptions.actor`, else the OS user name. */
   readonly actor: string;
   readonly host: string;
@@ -85,7 +94,14 @@ export async function appendJobRun(db: Queryable, event: Omit<JobRunEvent, "at">
       event.kind,
       event.table,
       JSON.stringify(event.columns),
-      JSON.stringify(event.keys.map((k) => (k.scope === undefined ? { id: k.id, state: k.state } : k))),
+      JSON.stringify(
+        event.keys.map((k) => ({
+          id: k.id,
+          ...(k.scope === undefined ? {} : { scope: k.scope }),
+          state: k.state,
+          checkValue: k.checkValue,
+        })),
+      ),
       event.actor,
       event.host,
       event.pid,
@@ -146,7 +162,12 @@ export async function listJobRuns(
     kind: row.kind,
     table: row.table_name,
     columns: JSON.parse(row.columns) as string[],
-    keys: (JSON.parse(row.key_ids) as KeyInfo[]).map((k) => ({ id: k.id, scope: k.scope, state: k.state })),
+    keys: (JSON.parse(row.key_ids) as RunKey[]).map((k) => ({
+      id: k.id,
+      scope: k.scope,
+      state: k.state,
+      checkValue: k.checkValue,
+    })),
     actor: row.actor,
     host: row.host,
     pid: row.pid,
