@@ -551,3 +551,47 @@ describe("leak: keys and plaintexts never appear in errors or inspect", () => {
     for (const out of outputs) for (const canary of canaries) expect(out).not.toContain(canary);
   });
 });
+
+describe("bounded legacy input (maxBytes)", () => {
+  const key32 = Buffer.alloc(32, 7);
+  const formats = (maxBytes?: number): LegacyFormat[] => [
+    fernetFormat({ key: Buffer.alloc(32, 1).toString("base64url"), maxBytes }),
+    cloakFormat({ keys: `k1.aesgcm256.${key32.toString("base64url")}`, maxBytes }),
+    aesGcmFormat({ keys: key32, maxBytes }),
+    versionedJsonFormat({ keys: { v1: key32 }, maxBytes }),
+  ];
+  const MB100 = 100 * 1000 * 1000;
+  // Values with each format's marker, over the limit: a Fernet token, a cloak string, bytes, JSON.
+  const huge = (format: LegacyFormat): unknown => {
+    const prefix = format.textPrefixes?.[0];
+    return prefix === undefined ? Buffer.alloc(MB100, 1) : prefix + "A".repeat(MB100);
+  };
+
+  it("refuses a 100 MB value of every format with ERR_VALUE_TOO_LARGE, naming sizes only", () => {
+    for (const format of formats()) {
+      const value = huge(format);
+      expect(format.matches(value)).toBe(true); // refused as too large, never taken for plaintext
+      const size = typeof value === "string" ? value.length : (value as Buffer).length;
+      const error = expectThrows(() => format.decrypt(value), "ERR_VALUE_TOO_LARGE");
+      expect(error.message).toBe(`a ${format.name} legacy value of ${size} bytes is over maxBytes (89478592)`);
+    }
+  });
+
+  it("honours a smaller maxBytes, and refuses a bad one", () => {
+    for (const format of formats(64)) {
+      const value = format.textPrefixes === undefined ? Buffer.alloc(65) : `${format.textPrefixes[0]}${"A".repeat(65)}`;
+      expectThrows(() => format.decrypt(value), "ERR_VALUE_TOO_LARGE");
+    }
+    for (const bad of [0, -1, 1.5, "10", Number.NaN]) {
+      expectThrows(
+        () => fernetFormat({ key: Buffer.alloc(32, 1).toString("base64url"), maxBytes: bad as number }),
+        "ERR_INVALID_OPTION",
+      );
+    }
+  });
+
+  it("does not take an oversized value without its marker for this format", () => {
+    const [fernet] = formats(64);
+    expect(fernet?.matches(`plain ${"x".repeat(100)}`)).toBe(false);
+  });
+});

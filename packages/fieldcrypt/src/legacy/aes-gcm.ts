@@ -9,7 +9,17 @@ import { DecryptionFailed, InvalidOption } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
 import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
 import { aadResolver, checkLayout, type GcmLayout, type LegacyAad, NONCE_BYTES, openGcm, TAG_BYTES } from "./gcm.js";
-import { aesKey, asBytes, checkOutput, decodeBase64, RedactedFormat, toOutput } from "./shared.js";
+import {
+  aesKey,
+  asBytes,
+  checkMaxBytes,
+  checkOutput,
+  checkStoredSize,
+  decodeBase64,
+  isOversized,
+  RedactedFormat,
+  toOutput,
+} from "./shared.js";
 
 /** An AES key: raw bytes or base64 text (standard or url-safe), 32 bytes (16 and 24 are accepted too). */
 export type AesKeyInput = string | Uint8Array;
@@ -26,6 +36,11 @@ export interface AesGcmFormatOptions {
   readonly layout?: GcmLayout;
   /** What `decrypt` returns: `"string"` (UTF-8, default), `"bytes"` or `"json"`. */
   readonly output?: LegacyOutput;
+  /**
+   * Largest stored value accepted, in bytes (text: characters). Larger values fail with
+   * `ERR_VALUE_TOO_LARGE` before any decoding. Default: the largest text cell (about 85 MiB).
+   */
+  readonly maxBytes?: number;
 }
 
 export const AES_KEY_LENGTHS: readonly number[] = [32, 24, 16];
@@ -46,6 +61,7 @@ class AesGcmFormat extends RedactedFormat implements LegacyFormat {
   readonly #aad: (row: LegacyRow | undefined) => Buffer | undefined;
   readonly #layout: GcmLayout;
   readonly #output: LegacyOutput;
+  readonly #maxBytes: number;
 
   constructor(options: AesGcmFormatOptions) {
     super();
@@ -58,6 +74,7 @@ class AesGcmFormat extends RedactedFormat implements LegacyFormat {
     this.rowColumns = aad.rowColumns;
     this.#layout = checkLayout(options.layout);
     this.#output = checkOutput(options.output);
+    this.#maxBytes = checkMaxBytes(options.maxBytes);
     Object.freeze(this);
   }
 
@@ -67,11 +84,13 @@ class AesGcmFormat extends RedactedFormat implements LegacyFormat {
   }
 
   matches(stored: unknown): boolean {
+    if (isOversized(stored, this.#maxBytes)) return true; // no marker: decrypt refuses it as too large
     return this.#sealed(stored) !== null;
   }
 
   decrypt(stored: unknown, row?: LegacyRow): unknown {
     if (stored === null) return null;
+    checkStoredSize(stored, this.#maxBytes, this.name);
     const sealed = this.#sealed(stored);
     if (sealed === null) throw new DecryptionFailed();
     const plain = openGcm(this.#keys, sealed, this.#layout, this.#aad(row));

@@ -9,7 +9,18 @@ import { DecryptionFailed, InvalidKey, InvalidOption, KeyNotFound } from "../err
 import { describeType } from "../internal/describe-type.js";
 import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
 import { NONCE_BYTES, openGcm, TAG_BYTES } from "./gcm.js";
-import { aesKey, asText, checkOutput, decodeBase64, RedactedFormat, toOutput } from "./shared.js";
+import {
+  aesKey,
+  asText,
+  checkMaxBytes,
+  checkOutput,
+  checkStoredSize,
+  decodeBase64,
+  isOversized,
+  oversizedMatches,
+  RedactedFormat,
+  toOutput,
+} from "./shared.js";
 
 const CLOAK_KEY = /^k1\.aesgcm256\.([A-Za-z0-9_-]{43})=?$/;
 const FINGERPRINT = /^[0-9a-fA-F]{8}$/;
@@ -21,6 +32,11 @@ export interface CloakFormatOptions {
   readonly keys: string | readonly string[];
   /** What `decrypt` returns: `"string"` (UTF-8, default — cloak encrypts strings), `"bytes"` or `"json"`. */
   readonly output?: LegacyOutput;
+  /**
+   * Largest stored value accepted, in bytes (text: characters). Larger values fail with
+   * `ERR_VALUE_TOO_LARGE` before any decoding. Default: the largest text cell (about 85 MiB).
+   */
+  readonly maxBytes?: number;
 }
 
 /** Cloak's fingerprint: the first 8 hex digits of SHA-256 over the key's serialized text. */
@@ -34,6 +50,7 @@ class CloakFormat extends RedactedFormat implements LegacyFormat {
   readonly textPrefixes: readonly string[] = Object.freeze(["v1.aesgcm256."]);
   readonly #keys = new Map<string, KeyObject>();
   readonly #output: LegacyOutput;
+  readonly #maxBytes: number;
 
   constructor(options: CloakFormatOptions) {
     super();
@@ -56,6 +73,7 @@ class CloakFormat extends RedactedFormat implements LegacyFormat {
       this.#keys.set(fingerprint(`k1.aesgcm256.${body}=`), key);
     });
     this.#output = checkOutput(options.output);
+    this.#maxBytes = checkMaxBytes(options.maxBytes);
     Object.freeze(this);
   }
 
@@ -70,11 +88,13 @@ class CloakFormat extends RedactedFormat implements LegacyFormat {
   }
 
   matches(stored: unknown): boolean {
+    if (isOversized(stored, this.#maxBytes)) return oversizedMatches(stored, this.textPrefixes);
     return this.#parse(stored) !== null;
   }
 
   decrypt(stored: unknown, _row?: LegacyRow): unknown {
     if (stored === null) return null;
+    checkStoredSize(stored, this.#maxBytes, this.name);
     const parsed = this.#parse(stored);
     if (parsed === null) throw new DecryptionFailed();
     const key = this.#keys.get(parsed.fingerprint);

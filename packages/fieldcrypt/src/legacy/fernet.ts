@@ -20,9 +20,13 @@ import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
 import {
   asBytes,
   asText,
+  checkMaxBytes,
   checkOutput,
+  checkStoredSize,
   decodeBase64,
+  isOversized,
   optionBytes,
+  oversizedMatches,
   RedactedFormat,
   rowValueBytes,
   toOutput,
@@ -76,6 +80,11 @@ export type FernetFormatOptions = (
   readonly doubleBase64?: boolean;
   /** What `decrypt` returns: `"string"` (UTF-8, default), `"bytes"` or `"json"`. */
   readonly output?: LegacyOutput;
+  /**
+   * Largest stored value accepted, in bytes (text: characters). Larger values fail with
+   * `ERR_VALUE_TOO_LARGE` before any decoding. Default: the largest text cell (about 85 MiB).
+   */
+  readonly maxBytes?: number;
   /** Derived keys kept in memory (least recently used are dropped). Default 10,000. */
   readonly cacheSize?: number;
 };
@@ -132,6 +141,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
   readonly textPrefixes: readonly string[];
   readonly #keys: readonly FernetKey[] | undefined;
   readonly #output: LegacyOutput;
+  readonly #maxBytes: number;
   readonly #ttl: number | undefined;
   readonly #now: () => number | Date;
   readonly #double: boolean;
@@ -151,6 +161,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
       throw new InvalidOption(`fernetFormat options must be an object (got ${describeType(options)})`);
     }
     this.#output = checkOutput(options.output);
+    this.#maxBytes = checkMaxBytes(options.maxBytes);
     if (options.ttlSeconds !== undefined) this.#ttl = positiveInteger(options.ttlSeconds, "ttlSeconds");
     this.#now = options.now ?? Date.now;
     this.#double = options.doubleBase64 === true;
@@ -217,6 +228,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
   }
 
   matches(stored: unknown): boolean {
+    if (isOversized(stored, this.#maxBytes)) return oversizedMatches(stored, this.textPrefixes);
     return this.#token(stored) !== null;
   }
 
@@ -293,6 +305,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
 
   decrypt(stored: unknown, row?: LegacyRow): unknown {
     if (stored === null) return null;
+    checkStoredSize(stored, this.#maxBytes, this.name);
     const token = this.#token(stored);
     if (token === null) throw new DecryptionFailed();
     const keys = this.#keysFor(row);

@@ -4,8 +4,9 @@
  */
 import { createSecretKey, type KeyObject } from "node:crypto";
 import { inspect } from "node:util";
-import { InvalidContext, InvalidKey, InvalidOption, UnsupportedValue } from "../errors/index.js";
+import { InvalidContext, InvalidKey, InvalidOption, UnsupportedValue, ValueTooLarge } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
+import { FIXED_HEADER_BYTES, MAX_KEY_ID_BYTES, MAX_PLAINTEXT_BYTES, TAG_BYTES } from "../internal/format.js";
 import type { LegacyOutput, LegacyRow } from "./format.js";
 
 const BASE64_URL = /^[A-Za-z0-9_-]*={0,2}$/;
@@ -129,4 +130,54 @@ export abstract class RedactedFormat {
   [inspect.custom](): string {
     return this.toString();
   }
+}
+
+/**
+ * Default `maxBytes` of a legacy decoder: the length of the largest text cell (64 MiB of plaintext
+ * under the longest key id, base64url), so a legacy value may be as large as a cell and no larger.
+ */
+export const DEFAULT_MAX_LEGACY_BYTES =
+  4 + Math.ceil(((FIXED_HEADER_BYTES + MAX_KEY_ID_BYTES + 24 + MAX_PLAINTEXT_BYTES + TAG_BYTES) * 4) / 3);
+
+/** The `maxBytes` option: a positive integer, default {@link DEFAULT_MAX_LEGACY_BYTES}. */
+export function checkMaxBytes(value: unknown): number {
+  if (value === undefined) return DEFAULT_MAX_LEGACY_BYTES;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidOption(`maxBytes must be a positive integer (got ${describeType(value)})`);
+  }
+  return value;
+}
+
+/**
+ * The size of a stored value in O(1): bytes of a bytea, UTF-16 code units of text (legacy values
+ * are ASCII — base64 and JSON — so that is their byte length; anything else fails to decode anyway).
+ */
+function storedSize(stored: unknown): number {
+  if (typeof stored === "string") return stored.length;
+  return stored instanceof Uint8Array ? stored.byteLength : 0;
+}
+
+/** True when `stored` is over `maxBytes`: checked before any parsing, so a huge value costs nothing. */
+export function isOversized(stored: unknown, maxBytes: number): boolean {
+  return storedSize(stored) > maxBytes;
+}
+
+/** `ERR_VALUE_TOO_LARGE` (naming the sizes, never the value) when `stored` is over `maxBytes`. */
+export function checkStoredSize(stored: unknown, maxBytes: number, format: string): void {
+  if (isOversized(stored, maxBytes)) {
+    throw new ValueTooLarge(`a ${format} legacy value of ${storedSize(stored)} bytes is over maxBytes (${maxBytes})`);
+  }
+}
+
+/**
+ * What `matches` says of an oversized value, without reading it: whether it starts with one of the
+ * format's markers (then `decrypt` refuses it as too large, rather than it passing for plaintext).
+ */
+export function oversizedMatches(stored: unknown, prefixes: readonly string[] | undefined): boolean {
+  if (prefixes === undefined) return true;
+  const head =
+    typeof stored === "string"
+      ? stored.slice(0, 16)
+      : Buffer.from((stored as Uint8Array).subarray(0, 16)).toString("latin1");
+  return prefixes.some((prefix) => head.startsWith(prefix));
 }

@@ -10,7 +10,18 @@ import { describeType } from "../internal/describe-type.js";
 import { AES_KEY_LENGTHS, type AesKeyInput } from "./aes-gcm.js";
 import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
 import { aadResolver, checkLayout, type GcmLayout, type LegacyAad, NONCE_BYTES, openGcm, TAG_BYTES } from "./gcm.js";
-import { aesKey, asBytes, checkOutput, decodeBase64, RedactedFormat, toOutput } from "./shared.js";
+import {
+  aesKey,
+  asBytes,
+  checkMaxBytes,
+  checkOutput,
+  checkStoredSize,
+  decodeBase64,
+  isOversized,
+  oversizedMatches,
+  RedactedFormat,
+  toOutput,
+} from "./shared.js";
 
 // A version is echoed in ERR_KEY_NOT_FOUND only when it looks like an id; anything else is opaque.
 const VERSION_ID = /^[A-Za-z0-9._-]{1,32}$/;
@@ -29,6 +40,11 @@ export interface VersionedJsonFormatOptions {
   readonly rowColumns?: readonly string[];
   /** What `decrypt` returns: `"string"` (UTF-8, default), `"bytes"` or `"json"`. */
   readonly output?: LegacyOutput;
+  /**
+   * Largest stored value accepted, in bytes (text: characters). Larger values fail with
+   * `ERR_VALUE_TOO_LARGE` before any decoding. Default: the largest text cell (about 85 MiB).
+   */
+  readonly maxBytes?: number;
 }
 
 class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
@@ -41,6 +57,7 @@ class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
   readonly #aad: (row: LegacyRow | undefined) => Buffer | undefined;
   readonly #layout: GcmLayout;
   readonly #output: LegacyOutput;
+  readonly #maxBytes: number;
 
   constructor(options: VersionedJsonFormatOptions) {
     super();
@@ -63,6 +80,7 @@ class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
     this.rowColumns = aad.rowColumns;
     this.#layout = checkLayout(options.layout);
     this.#output = checkOutput(options.output);
+    this.#maxBytes = checkMaxBytes(options.maxBytes);
     Object.freeze(this);
   }
 
@@ -87,11 +105,13 @@ class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
   }
 
   matches(stored: unknown): boolean {
+    if (isOversized(stored, this.#maxBytes)) return oversizedMatches(stored, this.textPrefixes);
     return this.#envelope(stored) !== null;
   }
 
   decrypt(stored: unknown, row?: LegacyRow): unknown {
     if (stored === null) return null;
+    checkStoredSize(stored, this.#maxBytes, this.name);
     const envelope = this.#envelope(stored);
     if (envelope === null) throw new DecryptionFailed();
     const key = this.#keys.get(envelope.version);
