@@ -43,7 +43,7 @@ export default {
 // The audit key given as the key string itself.
 const KEY_STRING_CONFIG = file("audit-string.mjs", "export default { audit: process.env.TEST_AUDIT_KEY };\n");
 const FAKE_ENV = { DATABASE_URL: "postgres://someone:hunter2@127.0.0.1:1/nowhere", ...KEY_ENV };
-const SUB_HINT = "the subcommands are verify, list; run `fieldcrypt audit --help`";
+const SUB_HINT = "the subcommands are verify, head, list; run `fieldcrypt audit --help`";
 const AUDIT_HINT =
   "add `audit: createAuditor(process.env.FIELDCRYPT_AUDIT_KEY)` (fieldcrypt/audit), or the audit key string itself, to the config's default export";
 const BROKEN_HINT =
@@ -188,6 +188,7 @@ describe(`fieldcrypt audit on ${WHERE}`, () => {
       entries: 8,
       verified: 8,
       headMac: expect.stringMatching(/^[0-9a-f]{64}$/),
+      head: expect.stringMatching(/^fieldcrypt-audit-head:v1:8:[A-Za-z0-9_-]{43}$/),
       firstBadSeq: null,
       reason: null,
     });
@@ -253,6 +254,46 @@ describe(`fieldcrypt audit on ${WHERE}`, () => {
       await restore();
     }
     expect((await cli(["audit", "verify", "--config", CONFIG])).exit).toBe(0);
+  });
+
+  it("audit head prints the head; verify --expect catches a cut tail, an emptied table and a bad head line", async () => {
+    const head = await cli(["audit", "head", "--config", CONFIG]);
+    expect(head.stderr).toBe("");
+    expect(head.exit).toBe(0);
+    expect(head.stdout).toMatch(/^fieldcrypt-audit-head:v1:8:[A-Za-z0-9_-]{43}\n$/);
+    const line = head.stdout.trim();
+    const json = await cli(["audit", "head", "--config", CONFIG, "--json"]);
+    expect(JSON.parse(json.stdout)).toEqual({ head: line, entries: 8 });
+    expect((await cli(["audit", "verify", "--config", CONFIG, "--expect", line])).exit).toBe(0);
+    try {
+      // The last two entries deleted: the shorter chain still verifies alone, not against the head.
+      await tamper("DELETE FROM fieldcrypt_audit WHERE seq > 6");
+      expect((await cli(["audit", "verify", "--config", CONFIG])).exit).toBe(0);
+      const cut = await cli(["audit", "verify", "--config", CONFIG, "--expect", line]);
+      expect(cut.stderr).toMatch(
+        /^fieldcrypt: error: audit log truncated: the expected head is entry 8, the log has 6 entries\n/,
+      );
+      expect(cut.exit).toBe(4);
+      await tamper("DELETE FROM fieldcrypt_audit");
+      const emptied = await cli(["audit", "verify", "--config", CONFIG, "--expect", line]);
+      expect(emptied.stderr).toMatch(
+        /^fieldcrypt: error: audit log truncated: the expected head is entry 8, the log has 0 entries\n/,
+      );
+      expect(emptied.exit).toBe(4);
+    } finally {
+      await restore();
+    }
+    const malformed = await cli(["audit", "verify", "--config", CONFIG, "--expect", "not-a-head"]);
+    expect(malformed.stderr).toMatch(
+      /^fieldcrypt: error: an audit head must be fieldcrypt-audit-head:v1:<seq>:<43 base64url characters> \(got a string of 10 characters\)\n/,
+    );
+    expect(malformed.exit).toBe(2);
+    // Another audit key: a configuration error (3), not "entry 1 was edited".
+    const other = await cli(["audit", "verify", "--config", CONFIG], { ...env, TEST_AUDIT_KEY: generateKeyString() });
+    expect(other.stderr).toMatch(
+      /^fieldcrypt: error: the audit key \(kcv1:[A-Za-z0-9_-]{22}\) is not the key the audit log was written with/,
+    );
+    expect(other.exit).toBe(3);
   });
 
   it("no output held the audit key or a root key", () => {

@@ -1,4 +1,4 @@
-import { type AuditFailure, verifyAudit } from "fieldcrypt/audit";
+import { type AuditFailure, formatAuditHead, parseAuditHead, verifyAudit } from "fieldcrypt/audit";
 import { loadConfig, requireAudit } from "../config/config.js";
 import { type CliDatabase, databaseUrl, openDatabase } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
@@ -10,7 +10,7 @@ import { textTable } from "../internal/text-table.js";
 
 /** `audit verify`: the chain is broken (an entry edited, deleted, reordered or inserted). */
 
-const SUB_HINT = "the subcommands are verify, list; run `fieldcrypt audit --help`";
+const SUB_HINT = "the subcommands are verify, head, list; run `fieldcrypt audit --help`";
 
 const COMMON = {
   config: { type: "string" },
@@ -18,8 +18,10 @@ const COMMON = {
   json: { type: "boolean" },
 } as const;
 const LIST_FLAGS = { ...COMMON, limit: { type: "string" } } as const;
+const VERIFY_FLAGS = { ...COMMON, expect: { type: "string" } } as const;
 
-const HELP = `Usage: fieldcrypt audit verify [--json]
+const HELP = `Usage: fieldcrypt audit verify [--expect HEAD] [--json]
+       fieldcrypt audit head [--json]
        fieldcrypt audit list [--limit N] [--json]
 
 The audit log fieldcrypt_audit (fieldcrypt/audit): every key event (create, rotate, rewrap, shred,
@@ -27,11 +29,16 @@ failed unwrap, export) appended as an entry that commits, with a keyed MAC, to t
 
   verify   checks every entry's MAC, the seq numbering and each entry's link to the one before,
            with the config's audit key; names the first broken seq and how it broke: edited,
-           deleted, reordered or inserted. Prints the head MAC: keep it outside the database,
-           since deleting entries at the very end leaves a valid, shorter chain
+           deleted, reordered or inserted. With --expect HEAD (a line printed by
+           \`audit head\`), also fails when the log no longer reaches that head: entries cut off
+           its end, the table emptied, or numbers reused after a truncation
+  head     verifies the log, then prints its head as one line (fieldcrypt-audit-head:v1:SEQ:MAC):
+           keep it outside the database (a file, a log, a ticket) and pass it to verify --expect;
+           the chain alone cannot show entries deleted at its very end
   list     the last N entries (default 20), oldest first; reads only, verifies nothing
 
 Options:
+  --expect HEAD        verify: the head line kept from an earlier \`audit head\`
   --limit N            list: how many entries (1-10000)
   --json               print JSON instead of text
   --config FILE        the config module (default: ./fieldcrypt.config.mjs), whose default export
@@ -40,8 +47,9 @@ Options:
   --database-url URL   the database (default: DATABASE_URL)
   -h, --help           show this help
 
-Exit codes of verify: 0 the chain is intact, 4 the chain is broken, 1 no audit table or another
-failure, 2 usage error, 3 configuration error (no audit key).
+Exit codes of verify and head: 0 the chain is intact, 4 the chain is broken or no longer reaches
+the expected head, 1 no audit table or another failure, 2 usage error (a malformed --expect),
+3 configuration error (no audit key, or not the key the log was written with).
 `;
 
 export const audit: Command = {
@@ -55,7 +63,8 @@ export const audit: Command = {
       io.out(HELP);
       return EXIT_OK;
     }
-    if (sub === "verify") return verifyCommand(rest, io);
+    if (sub === "verify") return verifyCommand(rest, io, "verify");
+    if (sub === "head") return verifyCommand(rest, io, "head");
     if (sub === "list") return listCommand(rest, io);
     throw usageError(`unknown audit subcommand${/^[a-z-]{1,20}$/.test(sub) ? ` ${sub}` : ""}`, SUB_HINT);
   },
@@ -78,19 +87,31 @@ const WHAT: Record<AuditFailure, (seq: number) => string> = {
   inserted: (seq) => `entry ${seq} was inserted (never appended with the audit key)`,
 };
 
-async function verifyCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
-  const { help, flags } = parseCommandArgs(argv, COMMON, { command: "audit verify" });
+/** `audit verify` and `audit head`: both verify the whole chain; head prints only the head line. */
+async function verifyCommand(argv: readonly string[], io: Io, mode: "verify" | "head"): Promise<ExitCode> {
+  const { help, flags } = parseCommandArgs(argv, mode === "verify" ? VERIFY_FLAGS : COMMON, {
+    command: `audit ${mode}`,
+  });
   if (help) {
     io.out(HELP);
     return EXIT_OK;
   }
+  const given = (flags as { expect?: string | undefined }).expect;
+  // Parsed before anything is opened: a malformed head is a usage error (ERR_INVALID_OPTION).
+  const expected = given === undefined ? undefined : parseAuditHead(given);
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config, process.cwd(), { tables: false });
   const auditor = requireAudit(config, flags.config);
   const pool = await openDatabase(url, 1, io);
   try {
     await requireAuditTable(pool);
-    const result = await verifyAudit(pool, auditor);
+    const result = await verifyAudit(pool, auditor, expected === undefined ? {} : { expect: expected });
+    if (mode === "head" && result.ok) {
+      const line = result.head === undefined ? null : formatAuditHead(result.head);
+      if (flags.json) io.out(`${JSON.stringify({ head: line, entries: result.entries }, null, 2)}\n`);
+      else io.out(line === null ? "the audit log is empty: no head yet\n" : `${line}\n`);
+      return EXIT_OK;
+    }
     if (flags.json) {
       io.out(
         `${JSON.stringify(
@@ -99,6 +120,7 @@ async function verifyCommand(argv: readonly string[], io: Io): Promise<ExitCode>
             entries: result.entries,
             verified: result.verified,
             headMac: result.headMac ?? null,
+            head: result.head === undefined ? null : formatAuditHead(result.head),
             firstBadSeq: result.firstBadSeq ?? null,
             reason: result.reason ?? null,
           },
