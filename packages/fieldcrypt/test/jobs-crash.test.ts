@@ -1,22 +1,29 @@
 // Crash test (issues 4 and 6): a rotate job, and an import job of Fernet tokens under per-user
 // PBKDF2 keys (made by Python's `cryptography`), each over 200,000 rows, run in a child process (the
 // BUILT library, test/jobs/crash-worker.mjs) that is killed with SIGKILL at random moments and
-// resumed with the same job id until done. Needs the PostgreSQL server: a child process cannot
-// share PGlite.
+// resumed with the same job id until done. On the server (DATABASE_URL) with 200,000 rows; on
+// PGlite (plain `npm test`) on a data directory that only the worker has open while it runs — the
+// test process closes it first and reopens it to check — with 40,000 rows, so that the test stays
+// within a few minutes on PGlite's single session. Each SIGKILL there also tests that PGlite
+// recovers a data directory whose process died mid-transaction.
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { inspectCell } from "../src/cell/index.js";
-import { ensureJobTables, getJob, listJobErrors } from "../src/jobs/index.js";
+import { ensureJobTables, getJob, listJobErrors, type Queryable } from "../src/jobs/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { encryptedTable } from "../src/table/index.js";
-import { openTestDb, type TestDb } from "./db.js";
+import { openTestDb } from "./db.js";
 import { keyBytes } from "./helpers.js";
 
-const ROWS = 200_000;
+const server = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== "";
+const ROWS = server ? 200_000 : 40_000;
 const KILLS = 12;
 const WORKER = fileURLToPath(new URL("./jobs/crash-worker.mjs", import.meta.url));
 const BUILT = fileURLToPath(new URL("../dist/jobs/index.js", import.meta.url));
@@ -39,12 +46,58 @@ const sha256 = (value: string) => createHash("sha256").update(value).digest("hex
 /** ~150 bytes, different for every row. */
 const plaintext = (id: number) => `row ${id} ${sha256(String(id)).repeat(3)}`.slice(0, 150);
 
-const server = process.env.DATABASE_URL !== undefined && process.env.DATABASE_URL !== "";
-const suite = server ? describe : describe.skip;
-if (!server) {
-  describe("crash test", () => {
-    it.skip("needs the PostgreSQL server: set DATABASE_URL (a child process cannot share PGlite)", () => {});
-  });
+/**
+ * The test's side of the database: the server schema of openTestDb (kept open), or a PGlite data
+ * directory that is open here only between `reopen()` and `suspend()` (never while a worker runs).
+ */
+interface CrashDb {
+  readonly env: Record<string, string>;
+  query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
+  /** What getJob and listJobErrors read. */
+  readonly jobs: Queryable;
+  suspend(): Promise<void>;
+  reopen(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function openCrashDb(): Promise<CrashDb> {
+  if (server) {
+    const tdb = await openTestDb();
+    const pool = new pg.Pool({ connectionString: tdb.connectionString, max: 2 });
+    return {
+      env: { CRASH_DATABASE_URL: tdb.connectionString as string },
+      query: (sql, params) => tdb.query(sql, params),
+      jobs: pool,
+      suspend: async () => {},
+      reopen: async () => {},
+      close: async () => {
+        await pool.end();
+        await tdb.close();
+      },
+    };
+  }
+  const dir = mkdtempSync(join(tmpdir(), "fieldcrypt-crash-"));
+  let db: PGlite | undefined = await PGlite.create(dir);
+  const open = (): PGlite => {
+    if (db === undefined) throw new Error("the crash test's PGlite is suspended while a worker runs");
+    return db;
+  };
+  return {
+    env: { CRASH_PGLITE_DIR: dir },
+    query: async <T>(sql: string, params?: unknown[]) => (await open().query<T>(sql, params)).rows,
+    jobs: { query: (text, values) => open().query(text, values as unknown[]) } as Queryable,
+    suspend: async () => {
+      await db?.close();
+      db = undefined;
+    },
+    reopen: async () => {
+      db ??= await PGlite.create(dir);
+    },
+    close: async () => {
+      await db?.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** Fernet tokens of `plaintext(id)` for rows 1..ROWS, user id = id mod FERNET.users, made by Python. */
@@ -70,16 +123,14 @@ function fernetTokens(): string[] {
 
 for (const kind of ["rotate", "import"] as const) {
   const TABLE = kind === "rotate" ? "crash_rows" : "crash_import";
-  suite(`crash test (${kind}): SIGKILL at random moments, resume until done`, () => {
-    let tdb: TestDb;
-    let pool: pg.Pool;
+  describe(`crash test (${kind}, ${server ? "server" : "PGlite"}): SIGKILL at random moments, resume until done`, () => {
+    let tdb: CrashDb;
     const checksums = new Map<number, string>();
 
     beforeAll(async () => {
       if (!existsSync(BUILT)) throw new Error("build the package first (npx tsc -b packages/fieldcrypt)");
-      tdb = await openTestDb();
-      pool = new pg.Pool({ connectionString: tdb.connectionString, max: 2 });
-      await ensureJobTables(pool);
+      tdb = await openCrashDb();
+      await ensureJobTables(tdb.jobs);
       await tdb.query(`CREATE TABLE ${TABLE} (id integer PRIMARY KEY, user_id integer NOT NULL, body text NOT NULL)`);
       // Seed: cells under v1 generated here (rotate) or Python's Fernet tokens (import), inserted
       // with unnest 10,000 rows at a time.
@@ -105,7 +156,6 @@ for (const kind of ["rotate", "import"] as const) {
     }, 180_000);
 
     afterAll(async () => {
-      await pool?.end();
       await tdb?.close();
     });
 
@@ -116,12 +166,13 @@ for (const kind of ["rotate", "import"] as const) {
       let runs = 0;
       let finished = false;
       const progressAtKill: number[] = [];
+      await tdb.suspend();
       while (!finished) {
         runs++;
         const child: ChildProcess = spawn(process.execPath, [WORKER], {
           env: {
             ...process.env,
-            CRASH_DATABASE_URL: tdb.connectionString,
+            ...tdb.env,
             CRASH_JOB_ID: jobId ?? "",
             CRASH_KIND: kind,
             CRASH_TABLE: TABLE,
@@ -185,16 +236,17 @@ for (const kind of ["rotate", "import"] as const) {
           expect(finished).toBe(true);
         }
       }
+      await tdb.reopen();
       const seconds = (Date.now() - started) / 1000;
       console.log(
         `crash test (${kind}): ${ROWS} rows, ${kills} SIGKILLs, ${runs - 1} resumes, ${seconds.toFixed(1)} s; processed (as last reported) at each kill: ${progressAtKill.join(", ")}`,
       );
       expect(kills).toBeGreaterThanOrEqual(10);
 
-      const job = await getJob(pool, jobId as string);
+      const job = await getJob(tdb.jobs, jobId as string);
       // Each row was rotated by exactly one committed batch: killed batches rolled back uncounted.
       expect(job).toMatchObject({ status: "done", processed: ROWS, changed: ROWS, skipped: 0, failed: 0 });
-      expect(await listJobErrors(pool, jobId as string)).toEqual([]);
+      expect(await listJobErrors(tdb.jobs, jobId as string)).toEqual([]);
       const ranges = await tdb.query<{ n: string }>(
         "SELECT count(*)::text AS n FROM fieldcrypt_job_ranges WHERE job_id = $1 AND status <> 'done'",
         [jobId],

@@ -1,7 +1,9 @@
 // A rotate or import job run by the crash test (jobs-crash.test.ts) in a child process that the
 // test kills with SIGKILL: imports the BUILT library, prints one JSON line per committed batch.
-// Env: CRASH_DATABASE_URL (required), CRASH_JOB_ID (resume; unset: create the job),
+// Env: CRASH_DATABASE_URL (the server) or CRASH_PGLITE_DIR (a PGlite data directory, which this
+// process alone has open; a killed process leaves it for the next to recover), CRASH_JOB_ID (resume; unset: create the job),
 // CRASH_KIND (rotate | import), CRASH_TABLE, and for import CRASH_MASTER / CRASH_SALT / CRASH_ITERATIONS.
+import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { runJob } from "../../dist/jobs/index.js";
 import { createKeyring } from "../../dist/keyring/index.js";
@@ -29,7 +31,9 @@ const table = encryptedTable(keyring, {
   primaryKey: ["id"],
   columns: { body: { type: "string", mode: "transition", legacy } },
 });
-const pool = new pg.Pool({ connectionString: process.env.CRASH_DATABASE_URL, max: 3 });
+const dir = process.env.CRASH_PGLITE_DIR;
+// PGlite is one session: its two workers take turns on it (runJob runs each batch in a transaction).
+const pool = dir ? await PGlite.create(dir) : new pg.Pool({ connectionString: process.env.CRASH_DATABASE_URL, max: 3 });
 const result = await runJob(pool, table, {
   kind,
   keyring,
@@ -41,4 +45,4 @@ const result = await runJob(pool, table, {
   onProgress: (p) => process.stdout.write(`${JSON.stringify({ jobId: p.jobId, processed: p.processed })}\n`),
 });
 process.stdout.write(`${JSON.stringify({ done: result.status, jobId: result.jobId, processed: result.processed })}\n`);
-await pool.end();
+await (dir ? pool.close() : pool.end());
