@@ -28,6 +28,20 @@ export function onCi(env: Readonly<Record<string, string | undefined>> = process
   return ci !== undefined && ci !== "" && ci !== "false" && ci !== "0";
 }
 
+/**
+ * The one rule for a test that needs something outside the repository (python3 with
+ * `cryptography`, SoftHSM2, the `age` CLI, shared vectors): present, it runs (returns true); absent
+ * on CI ({@link onCi}), the test file fails at once with `what` and `howToGet`; absent elsewhere,
+ * it skips (returns false) and says why on stderr. Only the PKCS#11 suite may skip on a machine
+ * set up by the README; on CI nothing skips unnoticed.
+ */
+export function needs(available: boolean, what: string, howToGet: string): boolean {
+  if (available) return true;
+  if (onCi()) throw new Error(`${what} is missing on CI: ${howToGet}`);
+  console.warn(`SKIPPED: ${what} is missing (${howToGet})`);
+  return false;
+}
+
 /** 32 key bytes, every byte `fill` (deterministic test keys). */
 export function keyBytes(fill: number): Buffer {
   return Buffer.alloc(32, fill);

@@ -22,17 +22,17 @@ import {
   type RowKeyPart,
 } from "../src/cell/index.js";
 import { createKeyring, generateKeyString } from "../src/keyring/index.js";
+import { needs } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "fieldcrypt_ref.py");
 const PYTHON = "python3";
 
 const pythonCheck = spawnSync(PYTHON, ["-c", "import cryptography"], { encoding: "utf8" });
-const hasPython = pythonCheck.status === 0;
-if (!hasPython) {
-  console.warn(
-    `interop-python: SKIPPED, \`${PYTHON} -c "import cryptography"\` failed (${pythonCheck.error?.message ?? pythonCheck.stderr.trim()}). Install python3 and the cryptography package to run the interop proof.`,
-  );
-}
+const hasPython = needs(
+  pythonCheck.status === 0,
+  "python3 with the cryptography package (the interop proof of interop-python)",
+  "install python3 and `pip install cryptography`",
+);
 
 // ---------------------------------------------------------------------------------------------
 // Wire format shared with fieldcrypt_ref.py

@@ -17,16 +17,15 @@ import { aesGcmFormat, cloakFormat, fernetFormat, versionedJsonFormat } from "..
 import { decryptRows } from "../src/pg/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
 import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
-import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
+import { assertFieldcryptError, keyBytes, needs, rejection } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "legacy_producer.py");
 const pythonCheck = spawnSync("python3", ["-c", "import cryptography"], { encoding: "utf8" });
-const hasPython = pythonCheck.status === 0;
-if (!hasPython) {
-  if (process.env.CI !== undefined)
-    throw new Error("CI needs python3 with the cryptography package (legacy producers)");
-  console.warn("jobs-import: SKIPPED, python3 with the cryptography package is missing");
-}
+const hasPython = needs(
+  pythonCheck.status === 0,
+  "python3 with the cryptography package (the legacy producers of jobs-import)",
+  "install python3 and `pip install cryptography`",
+);
 
 function produce(requests: readonly object[]): Record<string, unknown>[] {
   const run = spawnSync("python3", [SCRIPT], {

@@ -23,7 +23,7 @@ import { localRootKey } from "../src/kms/index.js";
 import { generatePkcs11RootKey, type Pkcs11RootKey, pkcs11RootKey } from "../src/kms/pkcs11.js";
 import type { Queryable } from "../src/pg/index.js";
 import { openTestDb, type TestDb } from "./db.js";
-import { keyBytes } from "./helpers.js";
+import { keyBytes, needs } from "./helpers.js";
 
 const LIBRARY = [
   process.env.FIELDCRYPT_TEST_PKCS11_LIBRARY,
@@ -42,15 +42,11 @@ function hasSoftHsmUtil(): boolean {
   }
 }
 
-const HAVE_SOFTHSM = LIBRARY !== undefined && hasSoftHsmUtil();
-const IN_CI =
-  process.env.CI !== undefined && process.env.CI !== "" && process.env.CI !== "false" && process.env.CI !== "0";
-
-if (!HAVE_SOFTHSM && IN_CI) {
-  it("SoftHSM2 is installed (CI runs scripts/setup-softhsm.sh)", () => {
-    throw new Error("SoftHSM2 (softhsm2-util and libsofthsm2.so) is missing: CI must run scripts/setup-softhsm.sh");
-  });
-}
+const HAVE_SOFTHSM = needs(
+  LIBRARY !== undefined && hasSoftHsmUtil(),
+  "SoftHSM2 (softhsm2-util and libsofthsm2.so)",
+  "run scripts/setup-softhsm.sh",
+);
 
 const suite = HAVE_SOFTHSM ? describe : describe.skip;
 const SUITE_NAME = `PKCS#11 root key on SoftHSM2${HAVE_SOFTHSM ? "" : " (skipped: SoftHSM2 not found, run scripts/setup-softhsm.sh)"}`;

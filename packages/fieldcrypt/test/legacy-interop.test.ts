@@ -11,17 +11,16 @@ import { fileURLToPath } from "node:url";
 import { decryptStringSync, encryptString, generateKey, getMessageKeyFingerprint } from "@47ng/cloak";
 import { beforeAll, describe, expect, it } from "vitest";
 import { aesGcmFormat, cloakFormat, fernetFormat, versionedJsonFormat } from "../src/legacy/index.js";
-import { assertOpaqueFailure, expectThrows, thrown } from "./helpers.js";
+import { assertOpaqueFailure, expectThrows, needs, thrown } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "legacy_producer.py");
 const PYTHON = "python3";
 const pythonCheck = spawnSync(PYTHON, ["-c", "import cryptography"], { encoding: "utf8" });
-const hasPython = pythonCheck.status === 0;
-if (!hasPython) {
-  console.warn(
-    `legacy-interop: Python producers SKIPPED, \`${PYTHON} -c "import cryptography"\` failed (${pythonCheck.error?.message ?? pythonCheck.stderr.trim()}).`,
-  );
-}
+const hasPython = needs(
+  pythonCheck.status === 0,
+  "python3 with the cryptography package (the producers of legacy-interop)",
+  "install python3 and `pip install cryptography`",
+);
 
 /** Runs every request through one python3 process. */
 function produce(requests: readonly object[]): Record<string, unknown>[] {

@@ -15,10 +15,10 @@ import {
   parseIdentity,
   parseRecipient,
 } from "../src/stream/index.js";
+import { needs } from "./helpers.js";
 import { runThrough } from "./stream-helpers.js";
 
-const hasAge = spawnSync("age", ["--version"]).status === 0;
-if (!hasAge && process.env.CI) throw new Error("the age CLI is missing on CI: run scripts/setup-age.sh");
+const hasAge = needs(spawnSync("age", ["--version"]).status === 0, "the age CLI", "run scripts/setup-age.sh");
 const sizes = [0, 1, 65535, 65536, 65537, 200_000];
 
 describe.skipIf(!hasAge)("age CLI (skipped: `age` not installed; run scripts/setup-age.sh)", () => {
