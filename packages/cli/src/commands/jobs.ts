@@ -1,25 +1,15 @@
-import {
-  ensureJobTables,
-  getJob,
-  type JobKind,
-  type JobResult,
-  listJobErrors,
-  listJobRuns,
-  runJob,
-} from "fieldcrypt/jobs";
-import { loadKeyring } from "fieldcrypt/key-store";
-import type { Keyring } from "fieldcrypt/keyring";
-import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
-import { type FieldcryptConfig, loadConfig, quoteName, selectTables } from "../config/config.js";
-import { type CliDatabase, databaseUrl, openDatabase } from "../config/database.js";
+import { ensureJobTables, getJob, type JobKind, listJobErrors, listJobRuns } from "fieldcrypt/jobs";
+import type { EncryptedTableOptions } from "fieldcrypt/table";
+import { loadConfig, selectTables } from "../config/config.js";
+import { databaseUrl, openDatabase } from "../config/database.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
 import type { Io } from "../internal/io.js";
-import { loadKeys } from "../internal/load-keys.js";
-import { createProgress } from "../internal/progress.js";
 import { textTable } from "../internal/text-table.js";
+import { environmentKeys, jobKeyring } from "./jobs/keyring.js";
+import { runOne, type Tuning } from "./jobs/run-one.js";
 
 /** Ctrl-C: the shell's code for SIGINT (128 + 2). */
 
@@ -159,15 +149,6 @@ function positiveNumber(value: string | undefined, flag: string): number | undef
   if (!(n > 0) || !Number.isFinite(n))
     throw usageError(`--${flag} must be a positive number`, "run `fieldcrypt jobs --help`");
   return n;
-}
-
-interface Tuning {
-  readonly workers: number;
-  readonly threads: number | undefined;
-  readonly batchSize: number | undefined;
-  readonly maxRowsPerSecond: number | undefined;
-  readonly scope: string | undefined;
-  readonly actor: string | undefined;
 }
 
 function tuning(flags: {
@@ -402,143 +383,4 @@ function jobId(value: string | undefined, sub: string): string {
       `job ids are printed by \`fieldcrypt jobs run\`; usage: fieldcrypt jobs ${sub} ID`,
     );
   return value;
-}
-
-/**
- * The environment keys (`--keys-file` or FIELDCRYPT_KEYS): the job's keyring in simple mode, where
- * they are required. With rootKeys in the config (key-table mode) they are optional and only
- * decrypt — the cells a rotate job moves from simple mode to the key table.
- */
-async function environmentKeys(
-  keysFile: string | undefined,
-  io: Io,
-  config: FieldcryptConfig,
-  requirePrimary: boolean,
-): Promise<Keyring | undefined> {
-  if (config.rootKeys.length === 0) return (await loadKeys(keysFile, io, { requirePrimary })).keyring;
-  if (keysFile === undefined && process.env.FIELDCRYPT_KEYS === undefined) return undefined;
-  return (await loadKeys(keysFile, io, { requirePrimary: false })).keyring;
-}
-
-/** The job's keyring: the environment keys in simple mode, the key table's (plus those) otherwise. */
-async function jobKeyring(config: FieldcryptConfig, pool: CliDatabase, envKeys: Keyring | undefined): Promise<Keyring> {
-  if (config.rootKeys.length === 0) return envKeys as Keyring;
-  return keyTableKeys(config, pool, envKeys);
-}
-
-/**
- * Key-table mode: every live data key of fieldcrypt_keys, each unwrapped once by the config's
- * rootKeys, and the environment keys (if any) decrypt-only.
- */
-async function keyTableKeys(
-  config: FieldcryptConfig,
-  pool: CliDatabase,
-  include: Keyring | undefined,
-): Promise<Keyring> {
-  const exists = await pool.query<{ t: string | null }>("SELECT to_regclass('fieldcrypt_keys')::text AS t");
-  if (exists.rows[0]?.t == null) {
-    throw operationError(
-      "the config has rootKeys but the database has no fieldcrypt_keys table",
-      "create data keys with `fieldcrypt keys create --scope S`, or pass environment keys (FIELDCRYPT_KEYS)",
-    );
-  }
-  const { rows } = await pool.query<{ scope: string }>(
-    "SELECT DISTINCT scope FROM fieldcrypt_keys WHERE scope IS NOT NULL AND state <> 'destroyed' ORDER BY scope",
-  );
-  return loadKeyring(pool, config.rootKeys, {
-    scopes: rows.map((r) => r.scope),
-    include,
-    auditor: config.audit,
-    actor: "fieldcrypt-cli",
-  });
-}
-
-type Outcome = "ok" | "failed" | "interrupted";
-
-/** Runs (or resumes) one table's job with progress on stdout and Ctrl-C as a stop at a batch boundary. */
-async function runOne(
-  pool: CliDatabase,
-  io: Io,
-  keyring: Keyring,
-  config: FieldcryptConfig,
-  options: EncryptedTableOptions,
-  kind: JobKind,
-  columns: readonly string[] | undefined,
-  t: Tuning,
-  run: {
-    readonly dryRun: boolean;
-    readonly jobId: string | undefined;
-    readonly retry: boolean;
-    readonly sample?: number | undefined;
-  },
-): Promise<Outcome> {
-  const { dryRun, jobId: resumeId, retry } = run;
-  const table = encryptedTable(keyring, options);
-  // The bar's total: the table's rows, or for a retry the rows with recorded errors.
-  const { rows } = retry
-    ? await pool.query<{ n: string }>(
-        "SELECT count(DISTINCT row_key) AS n FROM fieldcrypt_job_errors WHERE job_id = $1",
-        [resumeId],
-      )
-    : await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteName(options.table)}`);
-  let base: number | undefined;
-  const progress = createProgress({
-    stream: { write: (text) => io.out(text), isTTY: io.stdoutIsTTY },
-    kind,
-    table: options.table,
-    total: Math.round(Number(rows[0]?.n ?? 0) * (run.sample ?? 1)), // a sample's expected size
-  });
-  const controller = new AbortController();
-  const onSigint = () => controller.abort();
-  process.on("SIGINT", onSigint);
-  let result: JobResult;
-  try {
-    result = await runJob(pool, table, {
-      kind,
-      keyring,
-      columns,
-      jobId: resumeId,
-      retryErrors: retry,
-      sample: run.sample,
-      actor: t.actor,
-      auditor: config.audit,
-      importFrom: kind === "import" ? importFromOf(options) : undefined,
-      batchSize: t.batchSize,
-      dryRun,
-      signal: controller.signal,
-      maxRowsPerSecond: t.maxRowsPerSecond,
-      scope: t.scope,
-      workers: t.workers,
-      threads: t.threads,
-      onProgress: (p) => {
-        // A retry's bar counts the rows of this run (the job's totals include every earlier run).
-        base ??= retry ? p.processed - p.batch.processed : 0;
-        progress.update({ processed: p.processed - base, rate: p.rowsPerSecond });
-      },
-    });
-  } finally {
-    process.off("SIGINT", onSigint);
-    progress.done();
-  }
-  const id = result.jobId ?? "(dry run)";
-  io.out(
-    `${retry ? "retry of " : ""}${kind} ${options.table}: ${result.status}${result.dryRun ? " (dry run)" : ""}, ${result.processed} rows read, ${result.changed} ${result.dryRun ? "would change" : "changed"}, ${result.skipped} skipped, ${result.failed} failed; job ${id}\n`,
-  );
-  if (result.status === "stopped") {
-    io.err("fieldcrypt: interrupted at a batch boundary; nothing is half-written\n");
-    if (result.jobId !== null) io.err(`fieldcrypt: hint: run \`fieldcrypt jobs resume ${result.jobId}\` to continue\n`);
-    return "interrupted";
-  }
-  if (result.failed > 0) {
-    io.err(`fieldcrypt: error: ${result.failed} ${result.failed === 1 ? "row" : "rows"} of ${options.table} failed\n`);
-    if (result.jobId !== null)
-      io.err(`fieldcrypt: hint: run \`fieldcrypt jobs errors ${result.jobId}\` to list them\n`);
-    return "failed";
-  }
-  return "ok";
-}
-
-/** A table entry's `importFrom` (validated with the config). */
-function importFromOf(options: EncryptedTableOptions): Readonly<Record<string, string>> | undefined {
-  return (options as { importFrom?: Readonly<Record<string, string>> }).importFrom;
 }

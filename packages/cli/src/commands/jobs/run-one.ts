@@ -1,0 +1,108 @@
+/** One table's job as the CLI runs it: progress, Ctrl-C as a stop at a batch boundary, the outcome. Not exported. */
+import { type JobKind, type JobResult, runJob } from "fieldcrypt/jobs";
+import type { Keyring } from "fieldcrypt/keyring";
+import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
+import { type FieldcryptConfig, quoteName } from "../../config/config.js";
+import type { CliDatabase } from "../../config/database.js";
+import type { Io } from "../../internal/io.js";
+import { createProgress } from "../../internal/progress.js";
+
+/** What the command line sets of a job run (flags parsed and checked by the command). */
+export interface Tuning {
+  readonly workers: number;
+  readonly threads: number | undefined;
+  readonly batchSize: number | undefined;
+  readonly maxRowsPerSecond: number | undefined;
+  readonly scope: string | undefined;
+  readonly actor: string | undefined;
+}
+
+export type Outcome = "ok" | "failed" | "interrupted";
+
+/** Runs (or resumes) one table's job with progress on stdout and Ctrl-C as a stop at a batch boundary. */
+export async function runOne(
+  pool: CliDatabase,
+  io: Io,
+  keyring: Keyring,
+  config: FieldcryptConfig,
+  options: EncryptedTableOptions,
+  kind: JobKind,
+  columns: readonly string[] | undefined,
+  t: Tuning,
+  run: {
+    readonly dryRun: boolean;
+    readonly jobId: string | undefined;
+    readonly retry: boolean;
+    readonly sample?: number | undefined;
+  },
+): Promise<Outcome> {
+  const { dryRun, jobId: resumeId, retry } = run;
+  const table = encryptedTable(keyring, options);
+  // The bar's total: the table's rows, or for a retry the rows with recorded errors.
+  const { rows } = retry
+    ? await pool.query<{ n: string }>(
+        "SELECT count(DISTINCT row_key) AS n FROM fieldcrypt_job_errors WHERE job_id = $1",
+        [resumeId],
+      )
+    : await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteName(options.table)}`);
+  let base: number | undefined;
+  const progress = createProgress({
+    stream: { write: (text) => io.out(text), isTTY: io.stdoutIsTTY },
+    kind,
+    table: options.table,
+    total: Math.round(Number(rows[0]?.n ?? 0) * (run.sample ?? 1)), // a sample's expected size
+  });
+  const controller = new AbortController();
+  const onSigint = () => controller.abort();
+  process.on("SIGINT", onSigint);
+  let result: JobResult;
+  try {
+    result = await runJob(pool, table, {
+      kind,
+      keyring,
+      columns,
+      jobId: resumeId,
+      retryErrors: retry,
+      sample: run.sample,
+      actor: t.actor,
+      auditor: config.audit,
+      importFrom: kind === "import" ? importFromOf(options) : undefined,
+      batchSize: t.batchSize,
+      dryRun,
+      signal: controller.signal,
+      maxRowsPerSecond: t.maxRowsPerSecond,
+      scope: t.scope,
+      workers: t.workers,
+      threads: t.threads,
+      onProgress: (p) => {
+        // A retry's bar counts the rows of this run (the job's totals include every earlier run).
+        base ??= retry ? p.processed - p.batch.processed : 0;
+        progress.update({ processed: p.processed - base, rate: p.rowsPerSecond });
+      },
+    });
+  } finally {
+    process.off("SIGINT", onSigint);
+    progress.done();
+  }
+  const id = result.jobId ?? "(dry run)";
+  io.out(
+    `${retry ? "retry of " : ""}${kind} ${options.table}: ${result.status}${result.dryRun ? " (dry run)" : ""}, ${result.processed} rows read, ${result.changed} ${result.dryRun ? "would change" : "changed"}, ${result.skipped} skipped, ${result.failed} failed; job ${id}\n`,
+  );
+  if (result.status === "stopped") {
+    io.err("fieldcrypt: interrupted at a batch boundary; nothing is half-written\n");
+    if (result.jobId !== null) io.err(`fieldcrypt: hint: run \`fieldcrypt jobs resume ${result.jobId}\` to continue\n`);
+    return "interrupted";
+  }
+  if (result.failed > 0) {
+    io.err(`fieldcrypt: error: ${result.failed} ${result.failed === 1 ? "row" : "rows"} of ${options.table} failed\n`);
+    if (result.jobId !== null)
+      io.err(`fieldcrypt: hint: run \`fieldcrypt jobs errors ${result.jobId}\` to list them\n`);
+    return "failed";
+  }
+  return "ok";
+}
+
+/** A table entry's `importFrom` (validated with the config). */
+export function importFromOf(options: EncryptedTableOptions): Readonly<Record<string, string>> | undefined {
+  return (options as { importFrom?: Readonly<Record<string, string>> }).importFrom;
+}
