@@ -30,7 +30,7 @@ import pg from "pg";
 import { decrypt, encrypt } from "../packages/fieldcrypt/dist/cell/index.js";
 import {
   createKeyCache,
-  createKeyTable,
+  ensureKeyTable,
   loadKeyring,
   rotateRootKey,
 } from "../packages/fieldcrypt/dist/key-store/index.js";
@@ -136,7 +136,7 @@ console.log(
 
 try {
   // ---- 10,000 tenants, one data key each, under local-1 (bulk insert: createDataKey would add 10,000 round trips)
-  await createKeyTable(q);
+  await ensureKeyTable(q);
   const ids = scopes.map(() => `dk-${randomBytes(12).toString("base64url")}`);
   for (let i = 0; i < KEYS; i += 1000) {
     const part = ids.slice(i, i + 1000);

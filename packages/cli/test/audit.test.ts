@@ -156,7 +156,7 @@ describe(`fieldcrypt audit on ${WHERE}`, () => {
     expect(result.stderr).toBe(
       errorLines(
         "the audit table fieldcrypt_audit does not exist",
-        "it is created by the first audited key event (or createAuditTable in a migration); check the search path",
+        "it is created by the first audited key event (or ensureAuditTable in a migration); check the search path",
       ),
     );
     expect(result.exit).toBe(1);

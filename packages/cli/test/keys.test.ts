@@ -261,7 +261,7 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
     expect(result.stderr).toBe(
       errorLines(
         "the key table fieldcrypt_keys does not exist",
-        "create a scope's first data key with `fieldcrypt keys create --scope S` (or call createKeyTable in a migration); check the search path",
+        "create a scope's first data key with `fieldcrypt keys create --scope S` (or call ensureKeyTable in a migration); check the search path",
       ),
     );
     expect(result.exit).toBe(1);

@@ -12,7 +12,7 @@ import {
   type AuditHead,
   appendAudit,
   createAuditor,
-  createAuditTable,
+  ensureAuditTable,
   formatAuditHead,
   parseAuditHead,
   readAuditHead,
@@ -32,7 +32,7 @@ const auditor = createAuditor(AUDIT_KEY, { now: () => new Date(clock++) });
 beforeAll(async () => {
   db = await openTestDb();
   q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
-  await createAuditTable(q);
+  await ensureAuditTable(q);
 });
 afterAll(async () => db?.close());
 beforeEach(async () => tamper("DELETE FROM fieldcrypt_audit"));
@@ -225,7 +225,7 @@ describe("the append-only guard", () => {
       expect((error as Error).message).toBe(`fieldcrypt_audit is append-only (${op} refused)`);
     }
     expect(await verifyAudit(q, auditor)).toMatchObject({ ok: true, entries: 2 });
-    await createAuditTable(q); // idempotent
+    await ensureAuditTable(q); // idempotent
   });
 });
 

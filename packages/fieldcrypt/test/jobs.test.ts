@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createAuditor, createAuditTable, verifyAudit } from "../src/audit/index.js";
+import { createAuditor, ensureAuditTable, verifyAudit } from "../src/audit/index.js";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import {
   ensureJobTables,
@@ -760,7 +760,7 @@ describe("record of job runs", () => {
   });
 
   it("goes to the hash-chained audit log too when an auditor is given", async () => {
-    await createAuditTable(db);
+    await ensureAuditTable(db);
     const auditor = createAuditor(keyBytes(7));
     await seed(3);
     const result = await runJob(db, notesTable(ringV1), { kind: "encrypt", auditor, actor: "migration-bot" });

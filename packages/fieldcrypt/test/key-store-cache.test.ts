@@ -5,7 +5,7 @@
  * goes through the full unwrap and fails like a cold load, on PGlite or the server at DATABASE_URL.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createDataKey, createKeyCache, createKeyTable, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
+import { createDataKey, createKeyCache, ensureKeyTable, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
 import { openTestDb, type TestDb } from "./db.js";
@@ -22,7 +22,7 @@ let q: Queryable;
 beforeAll(async () => {
   db = await openTestDb();
   q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
-  await createKeyTable(q);
+  await ensureKeyTable(q);
 });
 afterAll(async () => db?.close());
 beforeEach(async () => {

@@ -3,7 +3,7 @@
  * (PGlite, or the server at DATABASE_URL): rotateRootKey reports its progress batch by batch.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDataKey, createKeyTable, listDataKeys, rotateRootKey } from "../src/key-store/index.js";
+import { createDataKey, ensureKeyTable, listDataKeys, rotateRootKey } from "../src/key-store/index.js";
 import { localRootKey } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
 import { openTestDb, type TestDb } from "./db.js";
@@ -18,7 +18,7 @@ let q: Queryable;
 beforeAll(async () => {
   db = await openTestDb();
   q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
-  await createKeyTable(q);
+  await ensureKeyTable(q);
 });
 afterAll(async () => db?.close());
 

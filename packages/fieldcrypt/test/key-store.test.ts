@@ -6,15 +6,15 @@
 import { inspect } from "node:util";
 import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createAuditor, createAuditTable, verifyAudit } from "../src/audit/index.js";
+import { createAuditor, ensureAuditTable, verifyAudit } from "../src/audit/index.js";
 import { decrypt, encrypt, inspectCell } from "../src/cell/index.js";
 import { encryptedColumn } from "../src/column/index.js";
 import { KeyNotFound } from "../src/errors/index.js";
 import {
   createDataKey,
   createKeyCache,
-  createKeyTable,
   destroyedKeyIds,
+  ensureKeyTable,
   listDataKeys,
   loadKeyring,
   rethrowDestroyed,
@@ -40,9 +40,9 @@ let q: Queryable;
 beforeAll(async () => {
   db = await openTestDb();
   q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
-  await createKeyTable(q);
-  await createKeyTable(q); // idempotent
-  await createAuditTable(q);
+  await ensureKeyTable(q);
+  await ensureKeyTable(q); // idempotent
+  await ensureAuditTable(q);
   await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
 });
 afterAll(async () => db?.close());

@@ -17,7 +17,7 @@ import * as grpc from "@grpc/grpc-js";
 import { OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decrypt, encrypt } from "../src/cell/index.js";
-import { createDataKey, createKeyTable, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
+import { createDataKey, ensureKeyTable, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
 import { AWS_AAD_CONTEXT_KEY, awsKmsRootKey } from "../src/kms/aws.js";
 import { gcpKmsRootKey } from "../src/kms/gcp.js";
 import { crc32c } from "../src/kms/gcp-crc32c.js";
@@ -324,7 +324,7 @@ let q: Queryable;
 beforeAll(async () => {
   db = await openTestDb();
   q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
-  await createKeyTable(q);
+  await ensureKeyTable(q);
   await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
 });
 afterAll(async () => db?.close());

@@ -18,7 +18,7 @@ import { inspect } from "node:util";
 import type * as Pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decrypt, encrypt } from "../src/cell/index.js";
-import { createDataKey, createKeyTable, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
+import { createDataKey, ensureKeyTable, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
 import { localRootKey } from "../src/kms/index.js";
 import { generatePkcs11RootKey, type Pkcs11RootKey, pkcs11RootKey } from "../src/kms/pkcs11.js";
 import type { Queryable } from "../src/pg/index.js";
@@ -357,7 +357,7 @@ suite(SUITE_NAME, () => {
     beforeAll(async () => {
       db = await openTestDb();
       q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
-      await createKeyTable(q);
+      await ensureKeyTable(q);
       await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
     });
     afterAll(async () => db?.close());

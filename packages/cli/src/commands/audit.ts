@@ -75,7 +75,7 @@ async function requireAuditTable(pool: CliDatabase): Promise<void> {
   if (rows[0]?.ok !== true) {
     throw operationError(
       "the audit table fieldcrypt_audit does not exist",
-      "it is created by the first audited key event (or createAuditTable in a migration); check the search path",
+      "it is created by the first audited key event (or ensureAuditTable in a migration); check the search path",
     );
   }
 }

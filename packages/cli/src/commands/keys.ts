@@ -1,4 +1,4 @@
-import { appendAudit, createAuditTable } from "fieldcrypt/audit";
+import { appendAudit, ensureAuditTable } from "fieldcrypt/audit";
 import { createDataKey, type DataKeyInfo, listDataKeys, shredScope } from "fieldcrypt/key-store";
 import type { RootKeyProvider } from "fieldcrypt/kms";
 import { parseCommandArgs } from "../internal/args.js";
@@ -212,7 +212,7 @@ async function exportCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     const text = `${JSON.stringify(inventory, null, 2)}\n`;
     if (flags.out !== undefined) await writeNewPrivateFile(flags.out, text, "keys export", "choose another --out FILE");
     if (s.events.auditor !== undefined) {
-      if (!(await tableExists(s.pool, "fieldcrypt_audit"))) await createAuditTable(s.pool);
+      if (!(await tableExists(s.pool, "fieldcrypt_audit"))) await ensureAuditTable(s.pool);
       await appendAudit(s.pool, s.events.auditor, {
         actor: s.events.actor,
         action: "key.export",

@@ -13,5 +13,5 @@ export { ACTOR_RULE, resolveActor } from "./actor.js";
 export { type AppendAuditResult, type AuditEntry, appendAudit } from "./append.js";
 export { Auditor, type AuditorOptions, createAuditor } from "./auditor.js";
 export { AUDIT_HEAD_RULE, type AuditHead, formatAuditHead, parseAuditHead, readAuditHead } from "./head.js";
-export { AUDIT_TABLE_SQL, createAuditTable } from "./table.js";
+export { AUDIT_TABLE_SQL, createAuditTable, ensureAuditTable } from "./table.js";
 export { type AuditFailure, type VerifyAuditOptions, type VerifyAuditResult, verifyAudit } from "./verify.js";

@@ -40,9 +40,15 @@ $$`,
  *
  * @example
  * ```ts
- * await createAuditTable(pool);
+ * await ensureAuditTable(pool);
  * ```
  */
-export async function createAuditTable(db: Queryable): Promise<void> {
+export async function ensureAuditTable(db: Queryable): Promise<void> {
   for (const statement of AUDIT_TABLE_SQL) await db.query(statement);
 }
+
+/**
+ * @deprecated Since 0.3: use {@link ensureAuditTable} (every DDL helper is `ensure*Table` and
+ * idempotent). Removed in the next release.
+ */
+export const createAuditTable: (db: Queryable) => Promise<void> = ensureAuditTable;

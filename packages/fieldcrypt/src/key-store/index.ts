@@ -16,4 +16,4 @@ export { type DataKeyInfo, listDataKeys } from "./list.js";
 export { destroyedKeyIds, type LoadKeyringOptions, loadKeyring, rethrowDestroyed } from "./load.js";
 export { type RotateRootKeyOptions, type RotateRootKeyResult, rotateRootKey } from "./rotate-root.js";
 export { type ShredScopeOptions, type ShredScopeResult, shredScope } from "./shred.js";
-export { createKeyTable, KEY_TABLE_SQL } from "./table.js";
+export { createKeyTable, ensureKeyTable, KEY_TABLE_SQL } from "./table.js";

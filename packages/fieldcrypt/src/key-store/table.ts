@@ -23,14 +23,20 @@ export const KEY_TABLE_SQL: readonly string[] = [
 ];
 
 /**
- * Creates `fieldcrypt_keys` and its indexes when they do not exist. Run it once (a migration, or at
+ * Creates `fieldcrypt_keys` and its indexes when they do not exist (idempotent: safe on every start). Run it once (a migration, or at
  * startup). Exported from `fieldcrypt/key-store`.
  *
  * @example
  * ```ts
- * await createKeyTable(pool);
+ * await ensureKeyTable(pool);
  * ```
  */
-export async function createKeyTable(db: Queryable): Promise<void> {
+export async function ensureKeyTable(db: Queryable): Promise<void> {
   for (const statement of KEY_TABLE_SQL) await db.query(statement);
 }
+
+/**
+ * @deprecated Since 0.3: use {@link ensureKeyTable} (every DDL helper is `ensure*Table` and
+ * idempotent). Removed in the next release.
+ */
+export const createKeyTable: (db: Queryable) => Promise<void> = ensureKeyTable;

@@ -1,6 +1,6 @@
 /** What every `fieldcrypt keys` subcommand opens: the database, the config and the audit options of key events. */
-import { type Auditor, createAuditTable } from "fieldcrypt/audit";
-import { createKeyTable, type DataKeyInfo } from "fieldcrypt/key-store";
+import { type Auditor, ensureAuditTable } from "fieldcrypt/audit";
+import { type DataKeyInfo, ensureKeyTable } from "fieldcrypt/key-store";
 import { type FieldcryptConfig, loadConfig, requireRootKeys } from "../../config/config.js";
 import { type CliDatabase, databaseUrl, openDatabase } from "../../config/database.js";
 import { operationError, usageError } from "../../internal/cli-error.js";
@@ -47,17 +47,17 @@ export async function requireKeyTable(pool: CliDatabase): Promise<void> {
   if (!(await tableExists(pool, "fieldcrypt_keys"))) {
     throw operationError(
       "the key table fieldcrypt_keys does not exist",
-      "create a scope's first data key with `fieldcrypt keys create --scope S` (or call createKeyTable in a migration); check the search path",
+      "create a scope's first data key with `fieldcrypt keys create --scope S` (or call ensureKeyTable in a migration); check the search path",
     );
   }
 }
 
 /** Before a write: the key table, and the audit table when key events are audited. */
 export async function prepareWrite(s: Session, keyTable: "create" | "require"): Promise<void> {
-  if (keyTable === "create") await createKeyTable(s.pool);
+  if (keyTable === "create") await ensureKeyTable(s.pool);
   else await requireKeyTable(s.pool);
   if (s.events.auditor !== undefined && !(await tableExists(s.pool, "fieldcrypt_audit")))
-    await createAuditTable(s.pool);
+    await ensureAuditTable(s.pool);
 }
 
 export function scopeOf(flags: { scope: string | undefined; shared: boolean }, command: string): string | undefined {
