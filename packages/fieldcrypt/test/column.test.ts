@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { encrypt, inspectCell, type ValueTypeName } from "../src/cell/index.js";
-import { type EncryptedColumn, encryptedColumn } from "../src/column/index.js";
+import { type EncryptedColumnCodec, encryptedColumn } from "../src/column/index.js";
 import type { CellValue } from "../src/internal/value-codec.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { assertOpaqueFailure, expectThrows, keyBytes, seal, thrown } from "./helpers.js";
@@ -25,7 +25,7 @@ const notEncrypted = `${FIELD} holds a value that is not a fieldcrypt cell (stri
 const alreadyEncrypted = `${FIELD} was given a fieldcrypt cell to encrypt; a cell is never encrypted twice`;
 const mismatch = (declared: string, got: string) => `${FIELD} is declared ${declared} but the value is of type ${got}`;
 
-function column(options: Partial<Parameters<typeof encryptedColumn>[1]> = {}): EncryptedColumn {
+function column(options: Partial<Parameters<typeof encryptedColumn>[1]> = {}): EncryptedColumnCodec {
   return encryptedColumn(keyring, { table: TABLE, column: COLUMN, ...options });
 }
 
@@ -367,7 +367,7 @@ describe("encryptedColumn: cells are bound to table, column, scope and row key",
       expect(c.decrypt(stored, { scope: "clinic-7", rowKey: [7n, "a"] })).toBe("BP 120/80");
       expect(c.decrypt(stored, { scope: "clinic-7", rowKey: ["7", "a"] })).toBe("BP 120/80");
 
-      const moved: [string, EncryptedColumn, unknown][] = [
+      const moved: [string, EncryptedColumnCodec, unknown][] = [
         ["another row", c, { scope: "clinic-7", rowKey: [8, "a"] }],
         ["reordered row key", c, { scope: "clinic-7", rowKey: ["a", 7] }],
         ["one part of the row key", c, { scope: "clinic-7", rowKey: 7 }],
@@ -384,7 +384,9 @@ describe("encryptedColumn: cells are bound to table, column, scope and row key",
         ["a transition column elsewhere", column({ mode: "transition", form }), { scope: "clinic-7", rowKey: 8 }],
       ];
       for (const [, target, where] of moved) {
-        assertOpaqueFailure(thrown(() => target.decrypt(stored, where as Parameters<EncryptedColumn["decrypt"]>[1])));
+        assertOpaqueFailure(
+          thrown(() => target.decrypt(stored, where as Parameters<EncryptedColumnCodec["decrypt"]>[1])),
+        );
       }
     });
   }

@@ -1,4 +1,4 @@
-import { type Keyring, type LoadKeyringOptions, loadKeyringFile, loadKeyringFromEnv } from "fieldcrypt/keyring";
+import { type Keyring, type LoadLocalKeyringOptions, loadKeyringFile, loadKeyringFromEnv } from "fieldcrypt/keyring";
 import { configError, usageError } from "./cli-error.js";
 import type { Io } from "./io.js";
 
@@ -20,7 +20,7 @@ export const NO_KEYS_HINT =
 export async function loadKeys(
   keysFile: string | undefined,
   io: Io,
-  options: LoadKeyringOptions = {},
+  options: LoadLocalKeyringOptions = {},
 ): Promise<LoadedKeys> {
   if (keysFile !== undefined) {
     // A key string pasted where a path belongs must not be echoed back in "cannot read …".

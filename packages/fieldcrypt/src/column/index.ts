@@ -70,7 +70,7 @@ export interface RowContext {
 }
 
 /** An encrypted column: encrypt values for writes, decrypt stored values for reads. */
-export interface EncryptedColumn {
+export interface EncryptedColumnCodec {
   readonly table: string;
   readonly column: string;
   readonly type: ValueTypeName | undefined;
@@ -131,7 +131,7 @@ const VALUE_TYPES: readonly (ValueTypeName | undefined)[] = [undefined, ...TYPE_
  * note.decrypt(stored, { scope: "clinic-7", rowKey: 42 }); // "BP 120/80"
  * ```
  */
-export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOptions): EncryptedColumn {
+export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOptions): EncryptedColumnCodec {
   contextBytes(options.table, "table");
   contextBytes(options.column, "column");
   const { table, column, type, algorithm } = options;

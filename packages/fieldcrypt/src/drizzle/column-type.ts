@@ -1,6 +1,6 @@
 // Internal to fieldcrypt/drizzle: one Drizzle customType per encrypted column. Not re-exported.
 import { customType } from "drizzle-orm/pg-core";
-import type { EncryptedColumn, RowContext } from "../column/index.js";
+import type { EncryptedColumnCodec, RowContext } from "../column/index.js";
 import type { CellValue } from "../internal/value-codec.js";
 
 /** What the driver hands over and takes back for an encrypted column. */
@@ -13,7 +13,7 @@ const JSON_BYTEA = /^\\x(?:[0-9a-fA-F]{2})*$/;
  * A Drizzle column type over `column`: `toDriver` seals, `fromDriver` opens. A column type sees one
  * value and no row, so each cell is bound to its table and column and to `context()`'s scope only.
  */
-export function encryptedColumnType<TData>(column: EncryptedColumn, context: () => RowContext) {
+export function encryptedColumnType<TData>(column: EncryptedColumnCodec, context: () => RowContext) {
   const sqlType = column.form === "binary" ? "bytea" : "text";
   const binary = column.form === "binary";
   return customType<{ data: TData; driverData: DriverCell }>({

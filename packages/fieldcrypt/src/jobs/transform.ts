@@ -2,7 +2,7 @@
 
 import type { BlindIndex } from "../blind-index/index.js";
 import { inspectCell, isCell } from "../cell/inspect.js";
-import type { EncryptedColumn, RowContext } from "../column/index.js";
+import type { EncryptedColumnCodec, RowContext } from "../column/index.js";
 import { InvalidCell, UnsupportedValue } from "../errors/index.js";
 import { FIXED_HEADER_BYTES, MAGIC, MAX_KEY_ID_BYTES, TEXT_PREFIX } from "../internal/format.js";
 import type { CellValue } from "../internal/value-codec.js";
@@ -12,7 +12,7 @@ import type { JobKind } from "./model.js";
 /** A column a job works on, with its blind index when it has one. */
 export interface JobColumn {
   readonly name: string;
-  readonly column: EncryptedColumn;
+  readonly column: EncryptedColumnCodec;
   readonly blindIndex: { readonly column: string; readonly index: BlindIndex } | undefined;
   /** Import jobs only: the column holding the legacy values, when it is not `name` itself. */
   readonly source?: string | undefined;
@@ -100,7 +100,7 @@ function importCell(
   field: string,
 ): CellChange | undefined {
   const { column, blindIndex } = target;
-  const legacy = column.legacy as NonNullable<EncryptedColumn["legacy"]>;
+  const legacy = column.legacy as NonNullable<EncryptedColumnCodec["legacy"]>;
   if (target.source !== undefined) {
     // Into its own column: a target that holds anything already (a cell the app wrote) is done.
     if (stored !== null && stored !== undefined) {

@@ -13,7 +13,7 @@ export { createKeyCache, KeyCache, type KeyCacheOptions } from "./cache.js";
 export { type CreateDataKeyResult, createDataKey } from "./create.js";
 export type { KeyEventOptions } from "./internal.js";
 export { type DataKeyInfo, listDataKeys } from "./list.js";
-export { destroyedKeyIds, type LoadKeyringOptions, loadKeyring, rethrowDestroyed } from "./load.js";
+export { destroyedKeyIds, type LoadStoredKeyringOptions, loadKeyring, rethrowDestroyed } from "./load.js";
 export { type RotateRootKeyOptions, type RotateRootKeyResult, rotateRootKey } from "./rotate-root.js";
 export { type ShredScopeOptions, type ShredScopeResult, shredScope } from "./shred.js";
 export { createKeyTable, ensureKeyTable, KEY_TABLE_SQL } from "./table.js";

@@ -8,7 +8,7 @@ import { cacheBinding, cacheGet, cacheLoad, cacheSet, type KeyCache } from "./ca
 import { audit, callProvider, dataKeyAad, type KeyEventOptions, scopeParam } from "./internal.js";
 
 /** Options of {@link loadKeyring}. */
-export interface LoadKeyringOptions extends KeyEventOptions {
+export interface LoadStoredKeyringOptions extends KeyEventOptions {
   /** The scopes (tenants/subjects) whose data keys to load. */
   readonly scopes: readonly string[];
   /** Also load the shared keys (`NULL` scope). Default `true`. */
@@ -54,7 +54,7 @@ interface KeyRow {
 export async function loadKeyring(
   db: Queryable,
   provider: RootKeyProvider | readonly RootKeyProvider[],
-  options: LoadKeyringOptions,
+  options: LoadStoredKeyringOptions,
 ): Promise<Keyring> {
   const providers = Array.isArray(provider) ? (provider as readonly RootKeyProvider[]) : [provider as RootKeyProvider];
   if (options === undefined || !Array.isArray(options.scopes)) {
@@ -106,7 +106,7 @@ async function materialOf(
   db: Queryable,
   row: KeyRow,
   providers: readonly RootKeyProvider[],
-  options: LoadKeyringOptions,
+  options: LoadStoredKeyringOptions,
 ): Promise<KeyObject> {
   const cache = options.cache;
   if (cache === undefined) return unwrapRow(db, row, providers, options);
@@ -130,7 +130,7 @@ async function unwrapRow(
   db: Queryable,
   row: KeyRow,
   providers: readonly RootKeyProvider[],
-  options: LoadKeyringOptions,
+  options: LoadStoredKeyringOptions,
 ): Promise<KeyObject> {
   const provider = providers.find((p) => p.id === row.root_key_id);
   if (provider === undefined) {

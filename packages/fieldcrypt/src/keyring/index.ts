@@ -5,4 +5,4 @@
 export { Key } from "./key.js";
 export { generateKeyString, KEY_STRING_PREFIX } from "./key-string.js";
 export { type CreateKeyringOptions, createKeyring, type KeyInfo, Keyring, type KeyringEntry } from "./keyring.js";
-export { type KeyringEnv, type LoadKeyringOptions, loadKeyringFile, loadKeyringFromEnv } from "./load.js";
+export { type KeyringEnv, type LoadLocalKeyringOptions, loadKeyringFile, loadKeyringFromEnv } from "./load.js";

@@ -57,7 +57,7 @@ function parseKeyringText(
 }
 
 /** Options of {@link loadKeyringFromEnv} and {@link loadKeyringFile}. */
-export interface LoadKeyringOptions {
+export interface LoadLocalKeyringOptions {
   /**
    * Refuse several keys with no primary named (default `true`). Pass `false` for a decrypt-only
    * keyring, e.g. an auditor's tool; encrypting with it then fails with `ERR_NO_PRIMARY_KEY`.
@@ -83,7 +83,7 @@ export interface KeyringEnv {
  * const keyring = loadKeyringFromEnv();
  * ```
  */
-export function loadKeyringFromEnv(env: KeyringEnv = process.env, options?: LoadKeyringOptions): Keyring {
+export function loadKeyringFromEnv(env: KeyringEnv = process.env, options?: LoadLocalKeyringOptions): Keyring {
   const text = env.FIELDCRYPT_KEYS;
   if (text === undefined || text.trim() === "") {
     throw new InvalidKeyring("FIELDCRYPT_KEYS is not set (expected id=FIELDCRYPT-SECRET-KEY-1-… entries)");
@@ -102,7 +102,7 @@ export function loadKeyringFromEnv(env: KeyringEnv = process.env, options?: Load
  * const keyring = await loadKeyringFile("/run/secrets/fieldcrypt.keys");
  * ```
  */
-export async function loadKeyringFile(path: string, options?: LoadKeyringOptions): Promise<Keyring> {
+export async function loadKeyringFile(path: string, options?: LoadLocalKeyringOptions): Promise<Keyring> {
   const info = await stat(path);
   if (process.platform !== "win32" && (info.mode & 0o077) !== 0) {
     const mode = (info.mode & 0o777).toString(8).padStart(4, "0");

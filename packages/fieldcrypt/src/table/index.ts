@@ -6,7 +6,7 @@
  */
 import { type BlindIndex, type BlindIndexOptions, createBlindIndex } from "../blind-index/index.js";
 import {
-  type EncryptedColumn,
+  type EncryptedColumnCodec,
   type EncryptedColumnOptions,
   encryptedColumn,
   type RowContext,
@@ -55,7 +55,7 @@ export interface EncryptedTable {
   readonly primaryKey: readonly string[] | undefined;
   readonly scope: ScopeSource | undefined;
   /** The encrypted columns, by column name. */
-  readonly columns: ReadonlyMap<string, EncryptedColumn>;
+  readonly columns: ReadonlyMap<string, EncryptedColumnCodec>;
   /** Blind indexes by encrypted column name, with the name of the column that stores each. */
   readonly blindIndexes: ReadonlyMap<string, { readonly column: string; readonly index: BlindIndex }>;
   /**
@@ -89,7 +89,7 @@ export interface EncryptedTable {
 export function encryptedTable(keyring: Keyring, options: EncryptedTableOptions): EncryptedTable {
   const table = options.table;
   contextBytes(table, "table");
-  const columns = new Map<string, EncryptedColumn>();
+  const columns = new Map<string, EncryptedColumnCodec>();
   const blindIndexes = new Map<string, { column: string; index: BlindIndex }>();
   for (const [name, spec] of Object.entries(options.columns)) {
     const { blindIndex, ...columnOptions } = spec;
