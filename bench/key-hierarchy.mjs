@@ -125,7 +125,10 @@ if (hsm !== undefined) {
 const openHsm = (id, sessions) =>
   pkcs11.pkcs11RootKey({ id, library: hsm.library, tokenLabel: "bench", pin: PIN, keyLabel: "root", sessions });
 
-const rootKeys = [localRootKey("local-1", randomBytes(32)), localRootKey("local-2", randomBytes(32))];
+const rootKeys = [
+  localRootKey({ id: "local-1", key: randomBytes(32) }),
+  localRootKey({ id: "local-2", key: randomBytes(32) }),
+];
 const rawRoot = randomBytes(32);
 const scopes = Array.from({ length: KEYS }, (_, i) => `tenant-${String(i).padStart(6, "0")}`);
 

@@ -72,7 +72,7 @@ export default {
 );
 const FAKE_ENV = { DATABASE_URL: "postgres://someone:hunter2@127.0.0.1:1/nowhere", ...KEY_ENV };
 const ROOT_KEYS_HINT =
-  'add `rootKeys: [localRootKey("root-2026", process.env.FIELDCRYPT_ROOT_KEY)]` (fieldcrypt/kms, or a KMS/HSM provider) to the config\'s default export; the first is the current root key';
+  'add `rootKeys: [localRootKey({ id: "root-2026", key: process.env.FIELDCRYPT_ROOT_KEY })]` (fieldcrypt/kms, or a KMS/HSM provider) to the config\'s default export; the first is the current root key';
 const SUB_HINT = "the subcommands are list, create, rotate, rotate-root, shred, export; run `fieldcrypt keys --help`";
 
 const outputs: CliResult[] = [];

@@ -119,3 +119,23 @@ describe("localRootKey", () => {
     expect(Object.keys(root)).toEqual(["id"]);
   });
 });
+
+describe("localRootKey options object", () => {
+  it("takes { id, key } like every other provider; the deprecated positional form is the same key", async () => {
+    const secret = generateKeyString();
+    const byOptions = localRootKey({ id: "root-2026", key: secret });
+    const positional = localRootKey("root-2026", secret);
+    expect(byOptions.id).toBe("root-2026");
+    const aad = Buffer.from("fieldcrypt_keys:dk-1");
+    const wrapped = await byOptions.wrap(keyBytes(5), aad);
+    expect(Buffer.from(await positional.unwrap(wrapped, aad))).toEqual(keyBytes(5));
+  });
+
+  it("refuses options without a key or with a bad id, naming the id only", () => {
+    expect(() => localRootKey({ id: "root-1" } as never)).toThrow(expect.objectContaining({ code: "ERR_INVALID_KEY" }));
+    expect(() => localRootKey({ id: "bad id!", key: generateKeyString() })).toThrow(
+      expect.objectContaining({ code: "ERR_INVALID_KEY" }),
+    );
+    expect(() => localRootKey(null as never)).toThrow(expect.objectContaining({ code: "ERR_INVALID_KEY" }));
+  });
+});

@@ -29,7 +29,7 @@ export interface ConfigNeeds {
 }
 
 export const ROOT_KEYS_HINT =
-  'add `rootKeys: [localRootKey("root-2026", process.env.FIELDCRYPT_ROOT_KEY)]` (fieldcrypt/kms, or a KMS/HSM provider) to the config\'s default export; the first is the current root key';
+  'add `rootKeys: [localRootKey({ id: "root-2026", key: process.env.FIELDCRYPT_ROOT_KEY })]` (fieldcrypt/kms, or a KMS/HSM provider) to the config\'s default export; the first is the current root key';
 export const AUDIT_HINT =
   "add `audit: createAuditor(process.env.FIELDCRYPT_AUDIT_KEY)` (fieldcrypt/audit), or the audit key string itself, to the config's default export";
 

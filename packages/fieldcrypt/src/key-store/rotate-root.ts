@@ -27,7 +27,7 @@ export interface RotateRootKeyResult {
  *
  * @example
  * ```ts
- * await rotateRootKey(pool, localRootKey("root-2025", oldKey), localRootKey("root-2026", newKey), { auditor });
+ * await rotateRootKey(pool, localRootKey({ id: "root-2025", key: oldKey }), localRootKey({ id: "root-2026", key: newKey }), { auditor });
  * ```
  */
 export async function rotateRootKey(

@@ -5,5 +5,5 @@
  * @module
  */
 export { KeyDestroyed, type KeyHierarchyErrorCode, KeyUnwrapFailed, RootKeyUnavailable } from "./errors.js";
-export { LocalRootKey, localRootKey } from "./local.js";
+export { LocalRootKey, type LocalRootKeyOptions, localRootKey } from "./local.js";
 export { ROOT_KEY_ID_RULE, type RootKeyProvider } from "./provider.js";

@@ -82,6 +82,14 @@ export class LocalRootKey implements RootKeyProvider {
   }
 }
 
+/** Options of {@link localRootKey}. */
+export interface LocalRootKeyOptions {
+  /** Id stored next to every data key this key wraps. Safe to print. */
+  readonly id: string;
+  /** A key string (`FIELDCRYPT-SECRET-KEY-1-…`) or 32 raw bytes. */
+  readonly key: string | Uint8Array;
+}
+
 /**
  * A local root key: a 32-byte key string (`FIELDCRYPT-SECRET-KEY-1-…`, e.g. from
  * `FIELDCRYPT_ROOT_KEY` or a 0600 file) or 32 raw bytes, under a short id stored next to every data
@@ -93,15 +101,27 @@ export class LocalRootKey implements RootKeyProvider {
  * @example
  * ```ts
  * import { localRootKey } from "fieldcrypt/kms";
- * const root = localRootKey("root-2026", process.env.FIELDCRYPT_ROOT_KEY!);
+ * const root = localRootKey({ id: "root-2026", key: process.env.FIELDCRYPT_ROOT_KEY! });
  * ```
  */
-export function localRootKey(id: string, key: string | Uint8Array): LocalRootKey {
+export function localRootKey(options: LocalRootKeyOptions): LocalRootKey;
+/**
+ * @deprecated Since 0.3: pass an options object, `localRootKey({ id, key })`, as every other root-key
+ * provider takes. Removed in the next release.
+ */
+export function localRootKey(id: string, key: string | Uint8Array): LocalRootKey;
+export function localRootKey(
+  idOrOptions: string | LocalRootKeyOptions,
+  positionalKey?: string | Uint8Array,
+): LocalRootKey {
+  const positional = typeof idOrOptions === "string" || typeof idOrOptions !== "object" || idOrOptions === null;
+  const id = positional ? (idOrOptions as string) : idOrOptions.id;
+  const key = positional ? positionalKey : idOrOptions.key;
   if (typeof id !== "string" || !ROOT_KEY_ID_RE.test(id)) {
     const got = typeof id === "string" ? `a string of ${id.length} characters` : describeType(id);
     throw new InvalidKey(`root key id must be ${ROOT_KEY_ID_RULE} (got ${got})`);
   }
-  const bytes = decodeKeySecret(key, `root key ${id}`);
+  const bytes = decodeKeySecret(key as string | Uint8Array, `root key ${id}`);
   const material = createSecretKey(bytes);
   bytes.fill(0);
   return new LocalRootKey(id, material);

@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * const provider: RootKeyProvider = localRootKey("root-2026", process.env.FIELDCRYPT_ROOT_KEY!);
+ * const provider: RootKeyProvider = localRootKey({ id: "root-2026", key: process.env.FIELDCRYPT_ROOT_KEY! });
  * const wrapped = await provider.wrap(dataKey, aad);
  * ```
  */

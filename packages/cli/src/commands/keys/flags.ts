@@ -67,7 +67,7 @@ Example fieldcrypt.config.mjs:
   import { createAuditor } from "fieldcrypt/audit";
   import { localRootKey } from "fieldcrypt/kms";
   export default {
-    rootKeys: [localRootKey("root-2026", process.env.FIELDCRYPT_ROOT_KEY)],
+    rootKeys: [localRootKey({ id: "root-2026", key: process.env.FIELDCRYPT_ROOT_KEY })],
     audit: createAuditor(process.env.FIELDCRYPT_AUDIT_KEY),
   };
 `;
