@@ -2,6 +2,7 @@ import { ensureJobTables, getJob, type JobKind, listJobErrors, listJobRuns } fro
 import type { EncryptedTableOptions } from "fieldcrypt/table";
 import { loadConfig, selectTables } from "../config/config.js";
 import { databaseUrl, openDatabase } from "../config/database.js";
+import { actorFlag } from "../internal/actor.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError, usageError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
@@ -22,7 +23,6 @@ const COMMON = {
 } as const;
 
 /** Who runs the job, for the record of runs: a name of the operator's choosing, safe to print. */
-const ACTOR = /^[\x21-\x7e][\x20-\x7e]{0,199}$/;
 
 const RUN_FLAGS = {
   ...COMMON,
@@ -159,16 +159,13 @@ function tuning(flags: {
   scope: string | undefined;
   actor: string | undefined;
 }): Tuning {
-  if (flags.actor !== undefined && !ACTOR.test(flags.actor)) {
-    throw usageError("--actor must be 1 to 200 printable ASCII characters", "for example: --actor ops@example.org");
-  }
   return {
     workers: positiveInt(flags.workers, "workers", 64) ?? 1,
     threads: positiveInt(flags.threads, "threads", 64),
     batchSize: positiveInt(flags["batch-size"], "batch-size", 100_000),
     maxRowsPerSecond: positiveNumber(flags["max-rows-per-second"], "max-rows-per-second"),
     scope: flags.scope,
-    actor: flags.actor,
+    actor: actorFlag(flags.actor),
   };
 }
 

@@ -1,7 +1,6 @@
 export const SUBCOMMANDS = "list, create, rotate, rotate-root, shred, export";
 export const SUB_HINT = `the subcommands are ${SUBCOMMANDS}; run \`fieldcrypt keys --help\``;
 export const DEFAULT_ACTOR = "fieldcrypt-cli";
-export const ACTOR = /^[A-Za-z0-9._@:/-]{1,100}$/;
 
 export const COMMON = {
   config: { type: "string" },

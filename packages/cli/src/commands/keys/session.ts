@@ -3,10 +3,11 @@ import { type Auditor, ensureAuditTable } from "fieldcrypt/audit";
 import { type DataKeyInfo, ensureKeyTable } from "fieldcrypt/key-store";
 import { type FieldcryptConfig, loadConfig, requireRootKeys } from "../../config/config.js";
 import { type CliDatabase, databaseUrl, openDatabase } from "../../config/database.js";
+import { actorFlag } from "../../internal/actor.js";
 import { operationError, usageError } from "../../internal/cli-error.js";
 import type { ExitCode } from "../../internal/exit-codes.js";
 import type { Io } from "../../internal/io.js";
-import { ACTOR, DEFAULT_ACTOR } from "./flags.js";
+import { DEFAULT_ACTOR } from "./flags.js";
 
 /** The database, the config (no tables needed), and the audit options of key events. */
 export interface Session {
@@ -21,12 +22,7 @@ export async function withSession(
   needsRootKeys: boolean,
   body: (s: Session) => Promise<ExitCode>,
 ): Promise<ExitCode> {
-  const actor = flags.actor ?? DEFAULT_ACTOR;
-  if (!ACTOR.test(actor))
-    throw usageError(
-      "--actor must be 1-100 characters of A-Z a-z 0-9 . _ @ : / -",
-      "for example: --actor ops@example.org",
-    );
+  const actor = actorFlag(flags.actor, DEFAULT_ACTOR) as string;
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config, process.cwd(), { tables: false });
   if (needsRootKeys) requireRootKeys(config, flags.config);
