@@ -6,6 +6,8 @@ import { ACTOR_RULE, resolveActor } from "fieldcrypt/audit";
 import { usageError } from "./cli-error.js";
 
 /** The `--actor` flag checked, or `fallback` when it is absent (`undefined`: the library's default, the OS user). */
+export function actorFlag(flag: string | undefined, fallback: string): string;
+export function actorFlag(flag: string | undefined): string | undefined;
 export function actorFlag(flag: string | undefined, fallback?: string): string | undefined {
   if (flag === undefined) return fallback;
   try {

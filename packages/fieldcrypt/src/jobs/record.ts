@@ -7,21 +7,27 @@ import type { Queryable } from "../internal/db-port.js";
 import { errorCode } from "./error-code.js";
 import type { JobCounts } from "./model.js";
 import type { JobPlan } from "./plan.js";
-import { runKeysOf } from "./run-keys.js";
-import { appendJobRun, type JobRunEvent } from "./runs.js";
+import { appendJobRun, type JobRunEvent, type RunKey } from "./runs.js";
 
 /** What a run's `start` and `end` rows share. */
 export type RunRecord = Omit<JobRunEvent, "at" | "event" | "status" | "errorCode" | "counts">;
 
-/** Appends the `start` of the run (nothing for a dry run); the record to end it with. */
-export async function startRun(db: Queryable, plan: JobPlan, jobId: string | null): Promise<RunRecord> {
+/**
+ * Appends the `start` of the run with its `keys` (nothing for a dry run); the record to end it with.
+ */
+export async function startRun(
+  db: Queryable,
+  plan: JobPlan,
+  jobId: string | null,
+  keys: readonly RunKey[],
+): Promise<RunRecord> {
   const run: RunRecord = {
     runId: plan.owner,
     jobId: jobId as string,
     kind: plan.kind,
     table: plan.table.table,
     columns: plan.columns,
-    keys: runKeysOf(plan.keyring ?? plan.table.keyring),
+    keys,
     actor: plan.actor,
     host: plan.host,
     pid: plan.pid,

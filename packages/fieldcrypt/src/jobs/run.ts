@@ -45,14 +45,15 @@ export async function runJob(db: JobDatabase, table: EncryptedTable, options: Ru
   const job = await openJob(db, plan);
   const tally = new JobTally(plan, job.id, job.counts, job.cursor);
   if (job.finished) return tally.result("done");
+  const keys = runKeysOf(plan.keyring ?? plan.table.keyring);
   // Another run already wrote part of this job: the same ids must be the same material.
   if (job.id !== null) {
-    await checkRunKeys(db, job.id, runKeysOf(plan.keyring ?? plan.table.keyring)).catch(async (error) => {
+    await checkRunKeys(db, job.id, keys).catch(async (error) => {
       await releaseJob(db, plan, job, "failed").catch(() => {});
       throw error;
     });
   }
-  const run = await startRun(db, plan, job.id);
+  const run = await startRun(db, plan, job.id, keys);
   const threads = new LazyTransformThreads(plan.threads, plan.threadSetup);
   try {
     const status = await LANES[job.lane]({ db, plan, job, tally, threads });

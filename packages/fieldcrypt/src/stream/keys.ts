@@ -63,7 +63,8 @@ export class X25519Identity {
  * A fresh random identity. Exported from `fieldcrypt/stream`.
  * @example
  * ```ts
- * const id = generateIdentity(); console.log(id.recipient.toString()) // age1…
+ * const id = generateIdentity();
+ * const recipient = id.recipient.toString(); // "age1…": give it to whoever encrypts for you
  * ```
  */
 export function generateIdentity(): X25519Identity {

@@ -22,7 +22,7 @@ export async function withSession(
   needsRootKeys: boolean,
   body: (s: Session) => Promise<ExitCode>,
 ): Promise<ExitCode> {
-  const actor = actorFlag(flags.actor, DEFAULT_ACTOR) as string;
+  const actor = actorFlag(flags.actor, DEFAULT_ACTOR);
   const url = databaseUrl(flags["database-url"], io);
   const config = await loadConfig(flags.config, process.cwd(), { tables: false });
   if (needsRootKeys) requireRootKeys(config, flags.config);
