@@ -1,5 +1,7 @@
-import { loadConfig, quoteName, selectTables } from "../config/config.js";
-import { columnTypes, databaseUrl, openDatabase } from "../config/database.js";
+import { isFieldcryptError } from "fieldcrypt/errors";
+import { quoteIdentifier, readColumnTypes } from "fieldcrypt/jobs";
+import { loadConfig, selectTables } from "../config/config.js";
+import { databaseUrl, openDatabase } from "../config/database.js";
 import { type ColumnStatus, countColumn, latestJobFailures } from "../config/status-sql.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError } from "../internal/cli-error.js";
@@ -56,12 +58,15 @@ export const status: Command = {
     const statuses: ColumnStatus[] = [];
     try {
       for (const table of tables) {
-        const types = await columnTypes(pool, table.table);
-        if (types.size === 0)
+        const types = await readColumnTypes(pool, table.table).catch((error: unknown) => {
+          // The one reader refuses a missing table with ERR_INVALID_OPTION; to status it is an
+          // operation error (exit 1) with a hint.
+          if (!isFieldcryptError(error) || error.code !== "ERR_INVALID_OPTION") throw error;
           throw operationError(
             `table ${table.table} does not exist`,
             "check the config's table names and the search path",
           );
+        });
         const query = async <Row>(sql: string, params?: readonly unknown[]) =>
           (await pool.query(sql, params === undefined ? undefined : [...params])).rows as Row[];
         const failures = await latestJobFailures(query, table.table);
@@ -74,9 +79,9 @@ export const status: Command = {
             await countColumn(
               query,
               table.table,
-              quoteName(table.table),
+              quoteIdentifier(table.table),
               column,
-              quoteName(column),
+              quoteIdentifier(column),
               type === "bytea",
               legacy,
               failures.get(column) ?? 0,

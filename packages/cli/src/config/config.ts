@@ -221,11 +221,3 @@ export function selectTables(
   }
   return [found];
 }
-
-/** Quotes a table name ("schema"."table") or a column name; names were validated above. */
-export function quoteName(name: string): string {
-  return name
-    .split(".")
-    .map((part) => `"${part.replace(/"/g, '""')}"`)
-    .join(".");
-}

@@ -83,18 +83,3 @@ export async function openPool(url: string, max: number): Promise<CliDatabase> {
   }
   return pool;
 }
-
-/** The data type of each column of `table` (`schema.table` or a table on the search path). */
-export async function columnTypes(pool: CliDatabase, table: string): Promise<Map<string, string>> {
-  const { rows } = await pool.query<{ column_name: string; data_type: string }>(
-    `SELECT a.attname AS column_name, format_type(a.atttypid, a.atttypmod) AS data_type
-       FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped`,
-    [
-      table
-        .split(".")
-        .map((p) => `"${p}"`)
-        .join("."),
-    ],
-  );
-  return new Map(rows.map((r) => [r.column_name, r.data_type]));
-}

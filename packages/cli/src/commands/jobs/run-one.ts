@@ -1,8 +1,8 @@
 /** One table's job as the CLI runs it: progress, Ctrl-C as a stop at a batch boundary, the outcome. Not exported. */
-import { type JobKind, type JobResult, runJob } from "fieldcrypt/jobs";
+import { type JobKind, type JobResult, quoteIdentifier, runJob } from "fieldcrypt/jobs";
 import type { Keyring } from "fieldcrypt/keyring";
 import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
-import { type FieldcryptConfig, quoteName } from "../../config/config.js";
+import type { FieldcryptConfig } from "../../config/config.js";
 import type { CliDatabase } from "../../config/database.js";
 import type { Io } from "../../internal/io.js";
 import { createProgress } from "../../internal/progress.js";
@@ -44,7 +44,7 @@ export async function runOne(
         "SELECT count(DISTINCT row_key) AS n FROM fieldcrypt_job_errors WHERE job_id = $1",
         [resumeId],
       )
-    : await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteName(options.table)}`);
+    : await pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${quoteIdentifier(options.table)}`);
   let base: number | undefined;
   const progress = createProgress({
     stream: { write: (text) => io.out(text), isTTY: io.stdoutIsTTY },
