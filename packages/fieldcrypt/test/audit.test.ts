@@ -20,8 +20,8 @@ import {
 } from "../src/audit/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, type TestDb } from "./db.js";
-import { keyBytes, keyString } from "./helpers.js";
+import { openTestDb, queryable, type TestDb } from "./db.js";
+import { keyBytes, keyString, rejection } from "./helpers.js";
 
 const AUDIT_KEY = keyBytes(0xa7);
 let db: TestDb;
@@ -31,7 +31,7 @@ const auditor = createAuditor(AUDIT_KEY, { now: () => new Date(clock++) });
 
 beforeAll(async () => {
   db = await openTestDb();
-  q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
+  q = queryable(db);
   await ensureAuditTable(q);
 });
 afterAll(async () => db?.close());
@@ -51,15 +51,6 @@ async function tamper(sql: string): Promise<void> {
 function kcv(key: Uint8Array): string {
   const mac = createHmac("sha256", key).update("fieldcrypt-v1-key-check-value").digest();
   return `kcv1:${mac.subarray(0, 16).toString("base64url")}`;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  return promise.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (e: unknown) => e as Error & { code?: string },
-  );
 }
 
 async function appendMany(n: number): Promise<void> {

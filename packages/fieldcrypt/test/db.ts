@@ -5,6 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
+import type { Queryable } from "../src/pg/index.js";
 
 export interface TestDb {
   /** "pglite" or "server". */
@@ -15,6 +16,11 @@ export interface TestDb {
   readonly connectionString: string | undefined;
   query<T = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<T[]>;
   close(): Promise<void>;
+}
+
+/** The database port (`Queryable`) of audit, jobs and key-store over a test database. */
+export function queryable(db: TestDb): Queryable {
+  return { query: async (text, values) => ({ rows: await db.query(text, values) }) };
 }
 
 export async function openTestDb(): Promise<TestDb> {

@@ -92,14 +92,22 @@ export function thrown(fn: () => unknown): unknown {
   throw new Error(`expected a throw, but the call returned ${typeof result}`);
 }
 
+/** What a test reads of a rejection: a fieldcrypt error's code and ids, or any other error. */
+export type Failure = Error & { code?: string; rootKeyId?: string; cause?: unknown };
+
 /** Awaits `promise` and returns its rejection; fails the test when it resolves. */
-export async function rejection(promise: Promise<unknown>): Promise<unknown> {
+export async function rejection(promise: PromiseLike<unknown>): Promise<Failure> {
   try {
     await promise;
   } catch (error) {
-    return error;
+    return error as Failure;
   }
   throw new Error("expected a rejection, but the promise resolved");
+}
+
+/** Runs `fn` (sync or async) and returns what it threw or rejected with; fails the test when it succeeds. */
+export function caught(fn: () => unknown): Promise<Failure> {
+  return rejection(Promise.resolve().then(fn));
 }
 
 /** Asserts that `error` is a fieldcrypt error with this code (and exact message, when given). */

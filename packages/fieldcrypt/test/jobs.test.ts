@@ -14,7 +14,7 @@ import {
 import { BEFORE_WRITE } from "../src/jobs/test-hooks.js";
 import { createKeyring, type Keyring } from "../src/keyring/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
-import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
+import { type JobTestDb, openJobTestDb, queryable, type TestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
 
 const ringV1 = createKeyring([{ id: "v1", secret: keyBytes(1), primary: true }]);
@@ -583,7 +583,7 @@ describe("transactions", () => {
 
   it("runs on one session with BEGIN/COMMIT (sessionDatabase)", async () => {
     await seed(5);
-    const session = sessionDatabase({ query: async (text, values) => ({ rows: await tdb.query(text, values) }) });
+    const session = sessionDatabase(queryable(tdb));
     const result = await runJob(session, notesTable(ringV1), { kind: "encrypt", batchSize: 2 });
     expect(result).toMatchObject({ status: "done", processed: 5, changed: 2, batches: 3 });
     await expectAllEncrypted(ringV1, "v1");

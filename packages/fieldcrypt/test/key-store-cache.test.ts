@@ -8,8 +8,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createDataKey, createKeyCache, ensureKeyTable, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, type TestDb } from "./db.js";
-import { keyBytes } from "./helpers.js";
+import { openTestDb, queryable, type TestDb } from "./db.js";
+import { caught, keyBytes } from "./helpers.js";
 
 const root1 = localRootKey("root-1", keyBytes(0x31));
 const root2 = localRootKey("root-2", keyBytes(0x32));
@@ -21,22 +21,13 @@ let q: Queryable;
 
 beforeAll(async () => {
   db = await openTestDb();
-  q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
+  q = queryable(db);
   await ensureKeyTable(q);
 });
 afterAll(async () => db?.close());
 beforeEach(async () => {
   await db.query("DELETE FROM fieldcrypt_keys");
 });
-
-async function caught(fn: () => unknown): Promise<Error & { code?: string }> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  throw new Error("expected an error");
-}
 
 /** A provider that counts its unwraps. */
 function counting(inner: RootKeyProvider) {

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDataKey, ensureKeyTable, listDataKeys, rotateRootKey } from "../src/key-store/index.js";
 import { localRootKey } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, type TestDb } from "./db.js";
+import { openTestDb, queryable, type TestDb } from "./db.js";
 import { keyBytes } from "./helpers.js";
 
 const root1 = localRootKey("root-1", keyBytes(0x31));
@@ -17,7 +17,7 @@ let q: Queryable;
 
 beforeAll(async () => {
   db = await openTestDb();
-  q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
+  q = queryable(db);
   await ensureKeyTable(q);
 });
 afterAll(async () => db?.close());

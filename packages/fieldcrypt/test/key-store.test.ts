@@ -24,8 +24,8 @@ import {
 import { createKeyring, type Keyring } from "../src/keyring/index.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, type TestDb } from "./db.js";
-import { keyBytes } from "./helpers.js";
+import { openTestDb, queryable, type TestDb } from "./db.js";
+import { caught, keyBytes } from "./helpers.js";
 
 const root1 = localRootKey("root-1", keyBytes(0x21));
 const root2 = localRootKey("root-2", keyBytes(0x22));
@@ -39,7 +39,7 @@ let q: Queryable;
 
 beforeAll(async () => {
   db = await openTestDb();
-  q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
+  q = queryable(db);
   await ensureKeyTable(q);
   await ensureKeyTable(q); // idempotent
   await ensureAuditTable(q);
@@ -53,15 +53,6 @@ beforeEach(async () => {
   await db.query("ALTER TABLE fieldcrypt_audit ENABLE TRIGGER USER");
   await db.query("DELETE FROM notes");
 });
-
-async function caught(fn: () => unknown): Promise<Error & { code?: string }> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  throw new Error("expected an error");
-}
 
 async function writeNote(keyring: Keyring, id: number, tenant: string, body: string): Promise<void> {
   await db.query("INSERT INTO notes (id, tenant, body) VALUES ($1, $2, $3)", [

@@ -24,8 +24,8 @@ import { crc32c } from "../src/kms/gcp-crc32c.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import { vaultTransitRootKey } from "../src/kms/vault.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, type TestDb } from "./db.js";
-import { keyBytes } from "./helpers.js";
+import { openTestDb, queryable, type TestDb } from "./db.js";
+import { keyBytes, rejection } from "./helpers.js";
 import { AWS_ALIAS, AWS_KEY_ARN, type FakeAwsKms, startFakeAwsKms } from "./kms-fakes/aws.js";
 import { type FakeGcpKms, GCP_KEY_NAME, startFakeGcpKms } from "./kms-fakes/gcp.js";
 import { type FakeVault, startFakeVault, VAULT_TOKEN } from "./kms-fakes/vault.js";
@@ -119,19 +119,31 @@ function awsHarness(): Harness {
   };
 }
 
-function gcpHarness(): Harness {
+/** One Cloud KMS key over either transport of the client: REST (`fallback: true`) or its default, gRPC. */
+function gcpHarness(transport: "rest" | "grpc"): Harness {
+  const grpcTransport = transport === "grpc";
+  const id = grpcTransport ? "gcp-grpc-1" : "gcp-1";
   let fake: FakeGcpKms;
   let client: KeyManagementServiceClient;
   const make = (port: number) => {
+    // Over gRPC, with sslCreds the channel carries no call credentials; the auth client only saves a
+    // metadata-server probe.
     const authClient = new OAuth2Client();
     authClient.setCredentials({ access_token: GCP_TOKEN, expiry_date: Date.now() + 3_600_000 });
-    return new KeyManagementServiceClient({
-      fallback: true,
-      apiEndpoint: "127.0.0.1",
-      port,
-      protocol: "http",
-      authClient,
-    });
+    return grpcTransport
+      ? new KeyManagementServiceClient({
+          servicePath: "127.0.0.1",
+          port,
+          sslCreds: grpc.credentials.createInsecure(),
+          authClient,
+        })
+      : new KeyManagementServiceClient({
+          fallback: true,
+          apiEndpoint: "127.0.0.1",
+          port,
+          protocol: "http",
+          authClient,
+        });
   };
   const faults = {
     internal: { status: 500, code: "INTERNAL", message: BODY_CANARY },
@@ -139,20 +151,23 @@ function gcpHarness(): Harness {
     throttled: { status: 429, code: "RESOURCE_EXHAUSTED", message: BODY_CANARY },
     unavailable: { status: 503, code: "UNAVAILABLE", message: BODY_CANARY },
   };
+  // The gRPC client's default retry settings retry UNAVAILABLE until the provider's time limit.
+  const retried = /^(UNAVAILABLE|timeout)$/;
   return {
-    name: "Google Cloud KMS",
-    id: "gcp-1",
+    name: grpcTransport ? "Google Cloud KMS over gRPC" : "Google Cloud KMS",
+    id,
     magic: "FCG",
     async start() {
       fake = await startFakeGcpKms();
-      client = make(fake.port);
+      client = make(grpcTransport ? fake.grpcPort : fake.port);
     },
     async stop() {
       await client.close();
       await fake.close();
     },
-    provider: (o) => gcpKmsRootKey({ id: o?.id ?? "gcp-1", keyName: GCP_KEY_NAME, client, timeoutMs: o?.timeoutMs }),
-    closedPortProvider: (port) => gcpKmsRootKey({ id: "gcp-1", keyName: GCP_KEY_NAME, client: make(port) }),
+    provider: (o) => gcpKmsRootKey({ id: o?.id ?? id, keyName: GCP_KEY_NAME, client, timeoutMs: o?.timeoutMs }),
+    closedPortProvider: (port) =>
+      gcpKmsRootKey({ id, keyName: GCP_KEY_NAME, client: make(port), timeoutMs: grpcTransport ? 1_000 : undefined }),
     setFault(f) {
       fake.fault = f === undefined || f === "hang" || f === "reset" ? f : faults[f];
     },
@@ -160,14 +175,14 @@ function gcpHarness(): Harness {
       internal: "INTERNAL",
       denied: "PERMISSION_DENIED",
       throttled: "RESOURCE_EXHAUSTED",
-      unavailable: "UNAVAILABLE",
+      unavailable: grpcTransport ? retried : "UNAVAILABLE",
       hang: "timeout",
-      reset: /^(ECONNRESET|EPIPE|FetchError|error)$/,
-      closed: "ECONNREFUSED",
+      reset: grpcTransport ? retried : /^(ECONNRESET|EPIPE|FetchError|error)$/,
+      closed: grpcTransport ? retried : "ECONNREFUSED",
     },
     requestCount: () => fake.requests.length,
-    tamper: (wrapped) => flipsAndCuts(wrapped, 4 + 1 + 5),
-    secrets: [GCP_TOKEN],
+    tamper: (wrapped) => flipsAndCuts(wrapped, 4 + 1 + id.length),
+    secrets: grpcTransport ? [] : [GCP_TOKEN],
   };
 }
 
@@ -240,71 +255,6 @@ function vaultHarness(): Harness {
   };
 }
 
-/** The same Cloud KMS key over the client's default transport, gRPC (insecure loopback channel). */
-function gcpGrpcHarness(): Harness {
-  let fake: FakeGcpKms;
-  let client: KeyManagementServiceClient;
-  const make = (port: number) => {
-    // With sslCreds the channel carries no call credentials; the auth client only saves a metadata-server probe.
-    const authClient = new OAuth2Client();
-    authClient.setCredentials({ access_token: GCP_TOKEN, expiry_date: Date.now() + 3_600_000 });
-    return new KeyManagementServiceClient({
-      servicePath: "127.0.0.1",
-      port,
-      sslCreds: grpc.credentials.createInsecure(),
-      authClient,
-    });
-  };
-  const faults = {
-    internal: { status: 500, code: "INTERNAL", message: BODY_CANARY },
-    denied: { status: 403, code: "PERMISSION_DENIED", message: BODY_CANARY },
-    throttled: { status: 429, code: "RESOURCE_EXHAUSTED", message: BODY_CANARY },
-    unavailable: { status: 503, code: "UNAVAILABLE", message: BODY_CANARY },
-  };
-  return {
-    name: "Google Cloud KMS over gRPC",
-    id: "gcp-grpc-1",
-    magic: "FCG",
-    async start() {
-      fake = await startFakeGcpKms();
-      client = make(fake.grpcPort);
-    },
-    async stop() {
-      await client.close();
-      await fake.close();
-    },
-    provider: (o) =>
-      gcpKmsRootKey({ id: o?.id ?? "gcp-grpc-1", keyName: GCP_KEY_NAME, client, timeoutMs: o?.timeoutMs }),
-    closedPortProvider: (port) =>
-      gcpKmsRootKey({ id: "gcp-grpc-1", keyName: GCP_KEY_NAME, client: make(port), timeoutMs: 1_000 }),
-    setFault(f) {
-      fake.fault = f === undefined || f === "hang" || f === "reset" ? f : faults[f];
-    },
-    kinds: {
-      internal: "INTERNAL",
-      denied: "PERMISSION_DENIED",
-      throttled: "RESOURCE_EXHAUSTED",
-      // The client's default retry settings retry UNAVAILABLE until the provider's time limit.
-      unavailable: /^(UNAVAILABLE|timeout)$/,
-      hang: "timeout",
-      reset: /^(UNAVAILABLE|timeout)$/,
-      closed: /^(UNAVAILABLE|timeout)$/,
-    },
-    requestCount: () => fake.requests.length,
-    tamper: (wrapped) => flipsAndCuts(wrapped, 4 + 1 + 10),
-    secrets: [],
-  };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string; rootKeyId?: string }> {
-  return promise.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (e: Error & { code?: string }) => e,
-  );
-}
-
 /** Everything an error shows: message, stack, inspect, JSON. */
 function shown(e: unknown): string {
   return [String(e), (e as Error).stack ?? "", inspect(e, { depth: 5 }), JSON.stringify(e)].join("\n");
@@ -323,13 +273,13 @@ let q: Queryable;
 
 beforeAll(async () => {
   db = await openTestDb();
-  q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
+  q = queryable(db);
   await ensureKeyTable(q);
   await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
 });
 afterAll(async () => db?.close());
 
-for (const harness of [awsHarness(), gcpHarness(), gcpGrpcHarness(), vaultHarness()]) {
+for (const harness of [awsHarness(), gcpHarness("rest"), gcpHarness("grpc"), vaultHarness()]) {
   describe(harness.name, () => {
     beforeAll(() => harness.start());
     afterAll(() => harness.stop());

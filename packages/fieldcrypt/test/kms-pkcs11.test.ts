@@ -22,8 +22,8 @@ import { createDataKey, ensureKeyTable, listDataKeys, loadKeyring, rotateRootKey
 import { localRootKey } from "../src/kms/index.js";
 import { generatePkcs11RootKey, type Pkcs11RootKey, pkcs11RootKey } from "../src/kms/pkcs11.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, type TestDb } from "./db.js";
-import { keyBytes, needs } from "./helpers.js";
+import { openTestDb, queryable, type TestDb } from "./db.js";
+import { caught, keyBytes, needs } from "./helpers.js";
 
 const LIBRARY = [
   process.env.FIELDCRYPT_TEST_PKCS11_LIBRARY,
@@ -61,15 +61,6 @@ const FAILED = {
   message: 'root key "hsm-a" could not unwrap the data key',
   rootKeyId: "hsm-a",
 };
-
-async function caught(fn: () => unknown): Promise<Error & { code?: string; cause?: unknown }> {
-  try {
-    await fn();
-  } catch (e) {
-    return e as Error & { code?: string };
-  }
-  throw new Error("expected an error");
-}
 
 /** Everything an error shows: message, stack, inspect and JSON. */
 function shown(e: unknown): string {
@@ -356,7 +347,7 @@ suite(SUITE_NAME, () => {
 
     beforeAll(async () => {
       db = await openTestDb();
-      q = { query: async (text, values) => ({ rows: await db.query(text, values) }) };
+      q = queryable(db);
       await ensureKeyTable(q);
       await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
     });

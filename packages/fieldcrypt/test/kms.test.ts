@@ -7,19 +7,10 @@ import { inspect } from "node:util";
 import { describe, expect, it } from "vitest";
 import { generateKeyString } from "../src/keyring/index.js";
 import { localRootKey } from "../src/kms/index.js";
-import { keyBytes, keyString } from "./helpers.js";
+import { keyBytes, keyString, rejection } from "./helpers.js";
 
 const ROOT = keyBytes(0x5a);
 const AAD = Buffer.from("dk-1\0tenant-a");
-
-async function rejection(promise: Promise<unknown>): Promise<Error & { code?: string }> {
-  return promise.then(
-    () => {
-      throw new Error("expected a rejection");
-    },
-    (e: Error & { code?: string }) => e,
-  );
-}
 
 describe("localRootKey", () => {
   const root = localRootKey("root-1", ROOT);

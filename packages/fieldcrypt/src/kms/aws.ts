@@ -4,22 +4,11 @@
  * @module
  */
 
-import { inspect } from "node:util";
 import { DecryptCommand, EncryptCommand, type KMSClient } from "@aws-sdk/client-kms";
 import { InvalidOption } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
-import {
-  bytesArg,
-  failureKind,
-  rootKeyIdOption,
-  stringOption,
-  timeoutOption,
-  unavailable,
-  wrappedBody,
-  wrappedHeader,
-} from "./cloud-wrapped.js";
-import { KeyUnwrapFailed } from "./errors.js";
-import type { RootKeyProvider } from "./provider.js";
+import { CloudRootKey, type CloudRootKeyDescription, REJECTED } from "./cloud-root-key.js";
+import { failureKind, rootKeyIdOption, stringOption, timeoutOption, unavailable } from "./cloud-wrapped.js";
 
 /** The encryption-context key that carries the associated data (base64url) to KMS. */
 export const AWS_AAD_CONTEXT_KEY = "fieldcrypt-aad";
@@ -46,68 +35,45 @@ export interface AwsKmsRootKeyOptions {
  * `toJSON` and `toString` show the ids only, never the client or its credentials. Exported from
  * `fieldcrypt/kms/aws`.
  */
-export class AwsKmsRootKey implements RootKeyProvider {
-  readonly id: string;
+export class AwsKmsRootKey extends CloudRootKey {
   readonly keyId: string;
   readonly #client: KMSClient;
-  readonly #header: Buffer;
-  readonly #timeoutMs: number;
 
   /** @internal Use {@link awsKmsRootKey}. */
   constructor(id: string, keyId: string, client: KMSClient, timeoutMs: number) {
-    this.id = id;
+    super(id, "FCA", timeoutMs);
     this.keyId = keyId;
     this.#client = client;
-    this.#header = wrappedHeader("FCA", id);
-    this.#timeoutMs = timeoutMs;
     Object.freeze(this);
   }
 
-  async wrap(dataKey: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const plain = bytesArg(dataKey, "dataKey");
-    if (plain.length === 0) throw new InvalidOption("dataKey must not be empty");
-    const context = { [AWS_AAD_CONTEXT_KEY]: bytesArg(aad, "aad").toString("base64url") };
-    const command = new EncryptCommand({ KeyId: this.keyId, Plaintext: plain, EncryptionContext: context });
-    const blob = (await this.#send(command, false)).CiphertextBlob;
-    if (!(blob instanceof Uint8Array) || blob.length === 0) throw unavailable(this.id, "empty response");
-    return Buffer.concat([this.#header, blob]);
+  protected async seal(plain: Buffer, aad: Buffer, abortSignal: AbortSignal): Promise<Uint8Array> {
+    const command = new EncryptCommand({ KeyId: this.keyId, Plaintext: plain, EncryptionContext: context(aad) });
+    const blob = (await this.#client.send(command, { abortSignal })).CiphertextBlob;
+    if (!(blob instanceof Uint8Array)) throw unavailable(this.id, "empty response");
+    return blob;
   }
 
-  async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const body = wrappedBody(this.#header, this.id, bytesArg(wrapped, "wrapped"));
-    const context = { [AWS_AAD_CONTEXT_KEY]: bytesArg(aad, "aad").toString("base64url") };
-    const command = new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: body, EncryptionContext: context });
-    const plain = (await this.#send(command, true)).Plaintext;
-    if (!(plain instanceof Uint8Array) || plain.length === 0) throw unavailable(this.id, "empty response");
+  protected async open(body: Buffer, aad: Buffer, abortSignal: AbortSignal): Promise<Uint8Array> {
+    const command = new DecryptCommand({ KeyId: this.keyId, CiphertextBlob: body, EncryptionContext: context(aad) });
+    const plain = (await this.#client.send(command, { abortSignal })).Plaintext;
+    if (!(plain instanceof Uint8Array)) throw unavailable(this.id, "empty response");
     return plain;
   }
 
-  async #send<T extends EncryptCommand | DecryptCommand>(command: T, unwrapping: boolean) {
-    const signal = AbortSignal.timeout(this.#timeoutMs);
-    try {
-      // One overload per command type: the cast keeps a single call site.
-      return (await this.#client.send(command as EncryptCommand & DecryptCommand, { abortSignal: signal })) as {
-        CiphertextBlob?: Uint8Array;
-        Plaintext?: Uint8Array;
-      };
-    } catch (error) {
-      const name = (error as { name?: unknown } | null)?.name;
-      if (unwrapping && typeof name === "string" && UNWRAP_FAILURES.has(name)) throw new KeyUnwrapFailed(this.id);
-      throw unavailable(this.id, signal.aborted ? "timeout" : failureKind(error));
-    }
+  protected classify(error: unknown, opening: boolean): typeof REJECTED | string {
+    const name = (error as { name?: unknown } | null)?.name;
+    return opening && typeof name === "string" && UNWRAP_FAILURES.has(name) ? REJECTED : failureKind(error);
   }
 
-  toString(): string {
-    return `AwsKmsRootKey(${this.id}, ${this.keyId})`;
+  protected describe(): CloudRootKeyDescription {
+    return { name: "AwsKmsRootKey", type: "aws-kms", shown: { keyId: this.keyId }, redacted: "client" };
   }
+}
 
-  toJSON(): { id: string; type: "aws-kms"; keyId: string } {
-    return { id: this.id, type: "aws-kms", keyId: this.keyId };
-  }
-
-  [inspect.custom](): string {
-    return `AwsKmsRootKey { id: ${JSON.stringify(this.id)}, keyId: ${JSON.stringify(this.keyId)}, client: [redacted] }`;
-  }
+/** The encryption context that carries `aad` (base64url) to KMS. */
+function context(aad: Buffer): Record<string, string> {
+  return { [AWS_AAD_CONTEXT_KEY]: aad.toString("base64url") };
 }
 
 /**

@@ -5,23 +5,12 @@
  * @module
  */
 
-import { inspect } from "node:util";
 import type { KeyManagementServiceClient } from "@google-cloud/kms";
-import { InvalidOption, isFieldcryptError } from "../errors/index.js";
+import { InvalidOption } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
-import {
-  bytesArg,
-  failureKind,
-  rootKeyIdOption,
-  stringOption,
-  timeoutOption,
-  unavailable,
-  wrappedBody,
-  wrappedHeader,
-} from "./cloud-wrapped.js";
-import { KeyUnwrapFailed } from "./errors.js";
+import { CloudRootKey, type CloudRootKeyDescription, REJECTED } from "./cloud-root-key.js";
+import { failureKind, rootKeyIdOption, stringOption, timeoutOption, unavailable } from "./cloud-wrapped.js";
 import { crc32c } from "./gcp-crc32c.js";
-import type { RootKeyProvider } from "./provider.js";
 
 const KEY_NAME_RE = /^projects\/[^/]+\/locations\/[^/]+\/keyRings\/[^/]+\/cryptoKeys\/[^/]+$/;
 
@@ -98,41 +87,29 @@ export interface GcpKmsRootKeyOptions {
  * `toString` show the ids only, never the client or its credentials. Exported from
  * `fieldcrypt/kms/gcp`.
  */
-export class GcpKmsRootKey implements RootKeyProvider {
-  readonly id: string;
+export class GcpKmsRootKey extends CloudRootKey {
   readonly keyName: string;
   readonly #client: KeyManagementServiceClient;
-  readonly #header: Buffer;
-  readonly #timeoutMs: number;
 
   /** @internal Use {@link gcpKmsRootKey}. */
   constructor(id: string, keyName: string, client: KeyManagementServiceClient, timeoutMs: number) {
-    this.id = id;
+    super(id, "FCG", timeoutMs);
     this.keyName = keyName;
     this.#client = client;
-    this.#header = wrappedHeader("FCG", id);
-    this.#timeoutMs = timeoutMs;
     Object.freeze(this);
   }
 
-  async wrap(dataKey: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const plaintext = bytesArg(dataKey, "dataKey");
-    if (plaintext.length === 0) throw new InvalidOption("dataKey must not be empty");
-    const context = bytesArg(aad, "aad");
-    const [response] = await this.#call(false, () =>
-      this.#client.encrypt(
-        {
-          name: this.keyName,
-          plaintext,
-          additionalAuthenticatedData: context,
-          plaintextCrc32c: { value: crc32c(plaintext) },
-          additionalAuthenticatedDataCrc32c: { value: crc32c(context) },
-        },
-        { timeout: this.#timeoutMs },
-      ),
-    );
+  protected async seal(plaintext: Buffer, aad: Buffer, signal: AbortSignal): Promise<Uint8Array> {
+    const request = {
+      name: this.keyName,
+      plaintext,
+      additionalAuthenticatedData: aad,
+      plaintextCrc32c: { value: crc32c(plaintext) },
+      additionalAuthenticatedDataCrc32c: { value: crc32c(aad) },
+    };
+    const [response] = await cancelledBy(signal, this.#client.encrypt(request, { timeout: this.timeoutMs }));
     const ciphertext = response.ciphertext;
-    if (!(ciphertext instanceof Uint8Array) || ciphertext.length === 0) throw unavailable(this.id, "empty response");
+    if (!(ciphertext instanceof Uint8Array)) throw unavailable(this.id, "empty response");
     if (
       response.verifiedPlaintextCrc32c !== true ||
       response.verifiedAdditionalAuthenticatedDataCrc32c !== true ||
@@ -141,26 +118,20 @@ export class GcpKmsRootKey implements RootKeyProvider {
     ) {
       throw unavailable(this.id, "checksum mismatch");
     }
-    return Buffer.concat([this.#header, ciphertext]);
+    return ciphertext;
   }
 
-  async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const ciphertext = wrappedBody(this.#header, this.id, bytesArg(wrapped, "wrapped"));
-    const context = bytesArg(aad, "aad");
-    const [response] = await this.#call(true, () =>
-      this.#client.decrypt(
-        {
-          name: this.keyName,
-          ciphertext,
-          additionalAuthenticatedData: context,
-          ciphertextCrc32c: { value: crc32c(ciphertext) },
-          additionalAuthenticatedDataCrc32c: { value: crc32c(context) },
-        },
-        { timeout: this.#timeoutMs },
-      ),
-    );
+  protected async open(ciphertext: Buffer, aad: Buffer, signal: AbortSignal): Promise<Uint8Array> {
+    const request = {
+      name: this.keyName,
+      ciphertext,
+      additionalAuthenticatedData: aad,
+      ciphertextCrc32c: { value: crc32c(ciphertext) },
+      additionalAuthenticatedDataCrc32c: { value: crc32c(aad) },
+    };
+    const [response] = await cancelledBy(signal, this.#client.decrypt(request, { timeout: this.timeoutMs }));
     const plaintext = response.plaintext;
-    if (!(plaintext instanceof Uint8Array) || plaintext.length === 0) throw unavailable(this.id, "empty response");
+    if (!(plaintext instanceof Uint8Array)) throw unavailable(this.id, "empty response");
     if (int64(response.plaintextCrc32c) !== String(crc32c(plaintext))) {
       plaintext.fill(0);
       throw unavailable(this.id, "checksum mismatch");
@@ -168,40 +139,24 @@ export class GcpKmsRootKey implements RootKeyProvider {
     return plaintext;
   }
 
-  async #call<T>(unwrapping: boolean, call: () => Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const pending = call();
-    // google-gax applies `timeout` per attempt; this bounds the whole call, retries included.
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => {
-        (pending as { cancel?: () => void }).cancel?.();
-        reject(unavailable(this.id, "timeout"));
-      }, this.#timeoutMs);
-    });
-    try {
-      return await Promise.race([pending, deadline]);
-    } catch (error) {
-      if (isFieldcryptError(error)) throw error;
-      const kind = statusName(error) ?? failureKind(error);
-      if (unwrapping && kind === "INVALID_ARGUMENT") throw new KeyUnwrapFailed(this.id);
-      throw unavailable(this.id, kind === "DEADLINE_EXCEEDED" ? "timeout" : kind);
-    } finally {
-      clearTimeout(timer);
-      pending.catch(() => {});
-    }
+  protected classify(error: unknown, opening: boolean): typeof REJECTED | string {
+    const kind = statusName(error) ?? failureKind(error);
+    if (opening && kind === "INVALID_ARGUMENT") return REJECTED;
+    return kind === "DEADLINE_EXCEEDED" ? "timeout" : kind;
   }
 
-  toString(): string {
-    return `GcpKmsRootKey(${this.id}, ${this.keyName})`;
+  protected describe(): CloudRootKeyDescription {
+    return { name: "GcpKmsRootKey", type: "gcp-kms", shown: { keyName: this.keyName }, redacted: "client" };
   }
+}
 
-  toJSON(): { id: string; type: "gcp-kms"; keyName: string } {
-    return { id: this.id, type: "gcp-kms", keyName: this.keyName };
-  }
-
-  [inspect.custom](): string {
-    return `GcpKmsRootKey { id: ${JSON.stringify(this.id)}, keyName: ${JSON.stringify(this.keyName)}, client: [redacted] }`;
-  }
+/**
+ * `pending`, cancelled when `signal` fires: google-gax applies `timeout` per attempt, the base's
+ * deadline bounds the whole call, retries included, and this stops the retries behind it.
+ */
+function cancelledBy<T>(signal: AbortSignal, pending: Promise<T>): Promise<T> {
+  signal.addEventListener("abort", () => (pending as { cancel?: () => void }).cancel?.(), { once: true });
+  return pending;
 }
 
 /**

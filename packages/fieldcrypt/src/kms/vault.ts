@@ -3,21 +3,11 @@
  *
  * @module
  */
-import { inspect } from "node:util";
 import { InvalidOption, isFieldcryptError } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
-import {
-  bytesArg,
-  failureKind,
-  rootKeyIdOption,
-  stringOption,
-  timeoutOption,
-  unavailable,
-  wrappedBody,
-  wrappedHeader,
-} from "./cloud-wrapped.js";
+import { CloudRootKey, type CloudRootKeyDescription } from "./cloud-root-key.js";
+import { failureKind, rootKeyIdOption, stringOption, timeoutOption, unavailable } from "./cloud-wrapped.js";
 import { KeyUnwrapFailed } from "./errors.js";
-import type { RootKeyProvider } from "./provider.js";
 
 /** Transit ciphertexts: `vault:v<version>:<base64>` (OpenBao keeps the `vault:` prefix). */
 const CIPHERTEXT_RE = /^[a-z]+:v\d{1,10}:[A-Za-z0-9+/]+={0,2}$/;
@@ -56,15 +46,12 @@ export interface VaultTransitRootKeyOptions {
  * transit key rotation needs no rewrap. Create it with {@link vaultTransitRootKey}. `inspect`,
  * `toJSON` and `toString` never show the token. Exported from `fieldcrypt/kms/vault`.
  */
-export class VaultTransitRootKey implements RootKeyProvider {
-  readonly id: string;
+export class VaultTransitRootKey extends CloudRootKey {
   readonly address: string;
   readonly mount: string;
   readonly keyName: string;
   readonly namespace: string | undefined;
   readonly #getToken: () => string | Promise<string>;
-  readonly #header: Buffer;
-  readonly #timeoutMs: number;
 
   /** @internal Use {@link vaultTransitRootKey}. */
   constructor(
@@ -73,64 +60,69 @@ export class VaultTransitRootKey implements RootKeyProvider {
     getToken: () => string | Promise<string>,
     timeoutMs: number,
   ) {
-    this.id = id;
+    super(id, "FCV", timeoutMs);
     this.address = target.address;
     this.mount = target.mount;
     this.keyName = target.keyName;
     this.namespace = target.namespace;
     this.#getToken = getToken;
-    this.#header = wrappedHeader("FCV", id);
-    this.#timeoutMs = timeoutMs;
     Object.freeze(this);
   }
 
-  async wrap(dataKey: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const plain = bytesArg(dataKey, "dataKey");
-    if (plain.length === 0) throw new InvalidOption("dataKey must not be empty");
-    const data = await this.#post("encrypt", {
-      plaintext: plain.toString("base64"),
-      associated_data: bytesArg(aad, "aad").toString("base64"),
-    });
-    const ciphertext = data?.ciphertext;
+  protected async seal(plain: Buffer, aad: Buffer, signal: AbortSignal): Promise<Uint8Array> {
+    const body = { plaintext: plain.toString("base64"), associated_data: aad.toString("base64") };
+    const ciphertext = (await this.#post("encrypt", body, signal))?.ciphertext;
     if (typeof ciphertext !== "string" || !CIPHERTEXT_RE.test(ciphertext)) throw unavailable(this.id, "bad response");
-    return Buffer.concat([this.#header, Buffer.from(ciphertext, "latin1")]);
+    return Buffer.from(ciphertext, "latin1");
   }
 
-  async unwrap(wrapped: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    const ciphertext = wrappedBody(this.#header, this.id, bytesArg(wrapped, "wrapped")).toString("latin1");
-    const context = bytesArg(aad, "aad").toString("base64");
+  protected async open(wrapped: Buffer, aad: Buffer, signal: AbortSignal): Promise<Uint8Array> {
+    const ciphertext = wrapped.toString("latin1");
     if (!CIPHERTEXT_RE.test(ciphertext)) throw new KeyUnwrapFailed(this.id);
-    const data = await this.#post("decrypt", { ciphertext, associated_data: context });
+    const data = await this.#post("decrypt", { ciphertext, associated_data: aad.toString("base64") }, signal);
     const plaintext = data?.plaintext;
     if (typeof plaintext !== "string" || plaintext.length === 0) throw unavailable(this.id, "bad response");
     return Buffer.from(plaintext, "base64");
   }
 
-  async #post(operation: "encrypt" | "decrypt", body: Record<string, string>): Promise<Record<string, unknown>> {
-    let token: string;
-    try {
-      token = await this.#getToken();
-    } catch (error) {
-      throw isFieldcryptError(error) ? error : unavailable(this.id, `getToken: ${failureKind(error)}`);
-    }
-    if (typeof token !== "string" || token.length === 0 || /[\r\n]/.test(token))
-      throw new InvalidOption(`getToken must return a non-empty one-line string (got ${describeType(token)})`);
-    const headers: Record<string, string> = { "content-type": "application/json", "x-vault-token": token };
+  /** Foreign failures reach here only from `getToken` and `fetch`: transit's own answers are read in `#post`. */
+  protected classify(error: unknown): string {
+    return failureKind(error);
+  }
+
+  protected describe(): CloudRootKeyDescription {
+    return {
+      name: "VaultTransitRootKey",
+      type: "vault-transit",
+      shown: { address: this.address, mount: this.mount, keyName: this.keyName },
+      redacted: "token",
+    };
+  }
+
+  async #post(
+    operation: "encrypt" | "decrypt",
+    body: Record<string, string>,
+    signal: AbortSignal,
+  ): Promise<Record<string, unknown>> {
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "x-vault-token": await this.#token(),
+    };
     if (this.namespace !== undefined) headers["x-vault-namespace"] = this.namespace;
     const url = `${this.address}/v1/${this.mount}/${operation}/${encodeURIComponent(this.keyName)}`;
-    const signal = AbortSignal.timeout(this.#timeoutMs);
-    let response: Response;
+    const response = await fetch(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal,
+      redirect: "error",
+    });
+    const text = await response.text();
     let json: { data?: Record<string, unknown>; errors?: unknown; warnings?: unknown } | undefined;
     try {
-      response = await fetch(url, { method: "POST", headers, body: JSON.stringify(body), signal, redirect: "error" });
-      const text = await response.text();
-      try {
-        json = JSON.parse(text) as typeof json;
-      } catch {
-        json = undefined;
-      }
-    } catch (error) {
-      throw unavailable(this.id, signal.aborted ? "timeout" : failureKind(error));
+      json = JSON.parse(text) as typeof json;
+    } catch {
+      json = undefined;
     }
     if (response.ok) {
       // Before 1.13 transit ignored associated_data (with this warning): the AAD would not be bound.
@@ -150,30 +142,16 @@ export class VaultTransitRootKey implements RootKeyProvider {
     throw unavailable(this.id, `HTTP ${response.status}`);
   }
 
-  toString(): string {
-    return `VaultTransitRootKey(${this.id}, ${this.mount}/${this.keyName}, token redacted)`;
-  }
-
-  toJSON(): {
-    id: string;
-    type: "vault-transit";
-    address: string;
-    mount: string;
-    keyName: string;
-    token: "[redacted]";
-  } {
-    return {
-      id: this.id,
-      type: "vault-transit",
-      address: this.address,
-      mount: this.mount,
-      keyName: this.keyName,
-      token: "[redacted]",
-    };
-  }
-
-  [inspect.custom](): string {
-    return `VaultTransitRootKey { id: ${JSON.stringify(this.id)}, address: ${JSON.stringify(this.address)}, key: ${JSON.stringify(`${this.mount}/${this.keyName}`)}, token: [redacted] }`;
+  async #token(): Promise<string> {
+    let token: string;
+    try {
+      token = await this.#getToken();
+    } catch (error) {
+      throw isFieldcryptError(error) ? error : unavailable(this.id, `getToken: ${failureKind(error)}`);
+    }
+    if (typeof token !== "string" || token.length === 0 || /[\r\n]/.test(token))
+      throw new InvalidOption(`getToken must return a non-empty one-line string (got ${describeType(token)})`);
+    return token;
   }
 }
 
