@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from "vitest";
 import { type CellContext, decrypt, encrypt, inspectCell } from "../src/cell/index.js";
+import { failureKind } from "../src/errors/foreign.js";
 import {
   DecryptionFailed,
   type ErrorCode,
@@ -17,6 +18,7 @@ import {
   KeyFilePermissions,
   KeyNotFound,
   NoPrimaryKey,
+  safeErrorName,
   UnsupportedAlgorithm,
   UnsupportedValue,
   ValueTooLarge,
@@ -83,6 +85,25 @@ describe("error classes", () => {
     expect(root.DecryptionFailed).toBe(DecryptionFailed);
     expect(root.FieldcryptError).toBe(FieldcryptError);
     expect(root.isFieldcryptError).toBe(isFieldcryptError);
+  });
+});
+
+describe("foreign errors: the one rule for what of them is shown", () => {
+  it("safeErrorName passes short plain names and codes, nothing that could be a message", () => {
+    for (const plain of ["TypeError", "ECONNRESET", "22021", "CKR_PIN_INCORRECT", "ThrottlingException", "a.b-c$"])
+      expect(safeErrorName(plain)).toBe(plain);
+    for (const unsafe of ["", "x".repeat(65), "secret value", "line\nbreak", "über", 42, null, undefined, {}])
+      expect(safeErrorName(unsafe)).toBeUndefined();
+  });
+
+  it("failureKind takes the code, the cause's code (fetch), then a class name other than Error", () => {
+    expect(failureKind(Object.assign(new Error("CANARY"), { code: "ECONNREFUSED" }))).toBe("ECONNREFUSED");
+    expect(failureKind(new TypeError("fetch failed", { cause: { code: "ENOTFOUND" } }))).toBe("ENOTFOUND");
+    expect(failureKind(new RangeError("CANARY"))).toBe("RangeError");
+    expect(failureKind(Object.assign(new Error("CANARY"), { code: 7 }))).toBe("code 7");
+    expect(failureKind(new Error("CANARY"))).toBe("error");
+    expect(failureKind(Object.assign(new Error("x"), { code: "has a space CANARY", name: "Error" }))).toBe("error");
+    expect(failureKind("CANARY")).toBe("error");
   });
 });
 

@@ -1,5 +1,5 @@
 import { inspect } from "node:util";
-import { type ErrorCode, isFieldcryptError } from "fieldcrypt/errors";
+import { type ErrorCode, isFieldcryptError, safeErrorName } from "fieldcrypt/errors";
 import { CliError } from "./cli-error.js";
 import { EXIT_AUDIT_BROKEN, EXIT_CONFIG, EXIT_FAILED, EXIT_USAGE, type ExitCode } from "./exit-codes.js";
 import type { Io } from "./io.js";
@@ -100,8 +100,6 @@ const BY_CODE: Record<ErrorCode, { readonly exit: ExitCode; readonly hint: strin
   },
 };
 
-const SAFE_NAME = /^[A-Za-z0-9_$.]{1,60}$/;
-
 /**
  * Prints an error in the one CLI shape (`fieldcrypt: error: …` / `fieldcrypt: hint: …`) and returns
  * the exit code. fieldcrypt and CLI messages are safe by construction and printed without a stack;
@@ -117,9 +115,9 @@ export function reportError(error: unknown, io: Io): ExitCode {
     print(io, error.message, entry?.hint);
     return entry?.exit ?? EXIT_FAILED;
   }
-  const name = error instanceof Error && SAFE_NAME.test(error.name) ? error.name : "Error";
-  const code = (error as { code?: unknown } | null)?.code;
-  const shownCode = typeof code === "string" && SAFE_NAME.test(code) ? ` ${code}` : "";
+  const name = (error instanceof Error && safeErrorName(error.name)) || "Error";
+  const code = safeErrorName((error as { code?: unknown } | null)?.code);
+  const shownCode = code === undefined ? "" : ` ${code}`;
   if (io.env.FIELDCRYPT_DEBUG === "1") {
     print(io, `unexpected failure (${name}${shownCode})`, undefined);
     io.err(`${inspect(error)}\n`);

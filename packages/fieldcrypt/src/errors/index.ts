@@ -312,3 +312,4 @@ export class InvalidStream extends FieldcryptError {
     super("ERR_INVALID_STREAM", message);
   }
 }
+export { safeErrorName } from "./foreign.js";

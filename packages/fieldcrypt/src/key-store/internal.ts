@@ -2,6 +2,7 @@
 import { resolveActor } from "../audit/actor.js";
 import { appendAudit } from "../audit/append.js";
 import type { Auditor } from "../audit/auditor.js";
+import { failureKind } from "../errors/foreign.js";
 import { isFieldcryptError, RootKeyUnavailable } from "../errors/index.js";
 import { contextBytes, lengthPrefixed } from "../internal/context.js";
 import type { Queryable } from "../internal/db-port.js";
@@ -31,15 +32,6 @@ export function scopeParam(scope: unknown): string | null {
   if (scope === undefined || scope === null) return null;
   contextBytes(scope, "scope");
   return scope as string;
-}
-
-/** What kind of failure a foreign error is: its code or name when short and plain, else "error". */
-function failureKind(error: unknown): string {
-  const e = error as { code?: unknown; name?: unknown } | null;
-  for (const candidate of [e?.code, e?.name]) {
-    if (typeof candidate === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(candidate)) return candidate;
-  }
-  return "error";
 }
 
 /** Runs a provider call; a foreign rejection becomes RootKeyUnavailable (no message, no cause kept). */

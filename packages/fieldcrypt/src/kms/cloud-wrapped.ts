@@ -43,21 +43,8 @@ export function timeoutOption(value: unknown): number {
   return value;
 }
 
+export { failureKind } from "../errors/foreign.js";
 export { wrappedBody, wrappedHeader } from "./wrapped-key.js";
-
-/**
- * What kind of failure a foreign error is, for a message: a short plain code or name (the error's
- * own, its cause's for `fetch`), never its message.
- */
-export function failureKind(error: unknown): string {
-  const e = error as { code?: unknown; name?: unknown; cause?: { code?: unknown } } | null;
-  for (const candidate of [e?.code, e?.cause?.code, e?.name]) {
-    if (typeof candidate === "string" && /^[A-Za-z0-9_.-]{1,64}$/.test(candidate) && candidate !== "Error")
-      return candidate;
-    if (typeof candidate === "number" && Number.isInteger(candidate)) return `code ${candidate}`;
-  }
-  return "error";
-}
 
 export function unavailable(id: string, kind: string): RootKeyUnavailable {
   return new RootKeyUnavailable(id, `root key ${JSON.stringify(id)} is unavailable (${kind})`);

@@ -6,7 +6,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 import { createRequire } from "node:module";
 import type * as Pkcs11js from "pkcs11js";
-import { InvalidOption, isFieldcryptError } from "../errors/index.js";
+import { InvalidOption, isFieldcryptError, safeErrorName } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
 import { RootKeyUnavailable } from "./errors.js";
 
@@ -58,8 +58,7 @@ export function pkcs11js(rootKeyId: string): Pkcs11Module {
 export function failureName(error: unknown): string {
   const e = error as { name?: unknown; message?: unknown } | null;
   if (typeof e?.message === "string" && /^CKR_[A-Z0-9_]{1,60}$/.test(e.message)) return e.message;
-  if (typeof e?.name === "string" && /^[A-Za-z0-9_]{1,64}$/.test(e.name)) return e.name;
-  return "error";
+  return safeErrorName(e?.name) ?? "error";
 }
 
 export function unavailable(rootKeyId: string, what: string): RootKeyUnavailable {
