@@ -1,5 +1,6 @@
 import pg from "pg";
-import { describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type PgliteWire, startPgliteWire } from "./pglite-wire.js";
 import { type CliResult, errorLines, runCli } from "./run-cli.js";
 
 const SERVER_URL = process.env.DATABASE_URL;
@@ -163,9 +164,19 @@ describe("fieldcrypt demo", () => {
     expect(result.stdout).not.toContain("hunter2");
   });
 
-  describe.skipIf(SERVER_URL === undefined)("on the PostgreSQL server at DATABASE_URL", () => {
+  // The server at DATABASE_URL; on a plain `npm test`, PGlite behind the wire protocol on a
+  // loopback port, so that the URL path (node-postgres, a schema of its own, dropped) runs too.
+  describe(`on a PostgreSQL server by URL (${SERVER_URL === undefined ? "PGlite over the wire protocol" : "DATABASE_URL"})`, () => {
+    let wire: PgliteWire | undefined;
+    let url: string;
+    beforeAll(async () => {
+      if (SERVER_URL === undefined) wire = await startPgliteWire();
+      url = SERVER_URL ?? (wire as PgliteWire).url;
+    });
+    afterAll(async () => wire?.close());
+
     async function demoSchemas(): Promise<string[]> {
-      const client = new pg.Client({ connectionString: SERVER_URL });
+      const client = new pg.Client({ connectionString: url });
       await client.connect();
       try {
         const { rows } = await client.query<{ nspname: string }>(
@@ -190,11 +201,11 @@ describe("fieldcrypt demo", () => {
     }
 
     it("runs via DATABASE_URL and leaves no schema behind", async () => {
-      await runOnServer(["demo"], { DATABASE_URL: SERVER_URL as string });
+      await runOnServer(["demo"], { DATABASE_URL: url });
     });
 
     it("runs via --database-url and leaves no schema behind", async () => {
-      await runOnServer(["demo", "--database-url", SERVER_URL as string], {});
+      await runOnServer(["demo", "--database-url", url], {});
     });
   });
 });
