@@ -61,8 +61,9 @@ function serve(db: PGlite, socket: Socket): void {
       const message = nextMessage(buffered, started);
       if (message === undefined) return;
       buffered = buffered.subarray(message.length);
-      queue = queue.then(() => answer(db, socket, message, started)).catch(() => void socket.destroy());
+      const afterStartup = started;
       if (!started && message.readInt32BE(4) === PROTOCOL_3) started = true;
+      queue = queue.then(() => answer(db, socket, message, afterStartup)).catch(() => void socket.destroy());
     }
   });
 }
