@@ -6,20 +6,10 @@
  */
 import type { KeyObject } from "node:crypto";
 import { DecryptionFailed, InvalidOption } from "../errors/index.js";
-import { describeType } from "../internal/describe-type.js";
+import { decoderOptions, LegacyDecoder } from "./decoder.js";
 import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
 import { aadResolver, checkLayout, type GcmLayout, type LegacyAad, NONCE_BYTES, openGcm, TAG_BYTES } from "./gcm.js";
-import {
-  aesKey,
-  asBytes,
-  checkMaxBytes,
-  checkOutput,
-  checkStoredSize,
-  decodeBase64,
-  isOversized,
-  RedactedFormat,
-  toOutput,
-} from "./shared.js";
+import { aesKey, asBytes, decodeBase64 } from "./shared.js";
 
 /** An AES key: raw bytes or base64 text (standard or url-safe), 32 bytes (16 and 24 are accepted too). */
 export type AesKeyInput = string | Uint8Array;
@@ -54,48 +44,34 @@ function aesKeys(keys: unknown, name: string): readonly KeyObject[] {
   );
 }
 
-class AesGcmFormat extends RedactedFormat implements LegacyFormat {
+class AesGcmFormat extends LegacyDecoder<Buffer> {
   readonly name = "aes-gcm";
   readonly rowColumns: readonly string[];
+  /** No marker: any value long enough matches (test fieldcrypt cells first). */
+  readonly textPrefixes = undefined;
   readonly #keys: readonly KeyObject[];
   readonly #aad: (row: LegacyRow | undefined) => Buffer | undefined;
   readonly #layout: GcmLayout;
-  readonly #output: LegacyOutput;
-  readonly #maxBytes: number;
 
   constructor(options: AesGcmFormatOptions) {
-    super();
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOption(`aesGcmFormat options must be an object (got ${describeType(options)})`);
-    }
+    super(decoderOptions(options, "aesGcmFormat"));
     this.#keys = aesKeys(options.keys, "keys");
     const aad = aadResolver(options.aad, options.rowColumns, this.name);
     this.#aad = aad.aad;
     this.rowColumns = aad.rowColumns;
     this.#layout = checkLayout(options.layout);
-    this.#output = checkOutput(options.output);
-    this.#maxBytes = checkMaxBytes(options.maxBytes);
     Object.freeze(this);
   }
 
-  #sealed(stored: unknown): Buffer | null {
+  protected parse(stored: unknown): Buffer | null {
     const bytes = typeof stored === "string" ? decodeBase64(stored, "any") : asBytes(stored);
     return bytes !== null && bytes.length >= NONCE_BYTES + TAG_BYTES ? bytes : null;
   }
 
-  matches(stored: unknown): boolean {
-    if (isOversized(stored, this.#maxBytes)) return true; // no marker: decrypt refuses it as too large
-    return this.#sealed(stored) !== null;
-  }
-
-  decrypt(stored: unknown, row?: LegacyRow): unknown {
-    if (stored === null) return null;
-    checkStoredSize(stored, this.#maxBytes, this.name);
-    const sealed = this.#sealed(stored);
-    if (sealed === null) throw new DecryptionFailed();
+  protected open(sealed: Buffer, row: LegacyRow | undefined): Buffer {
     const plain = openGcm(this.#keys, sealed, this.#layout, this.#aad(row));
     if (plain === null) throw new DecryptionFailed();
-    return toOutput(plain, this.#output, this.name);
+    return plain;
   }
 }
 

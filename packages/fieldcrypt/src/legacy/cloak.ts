@@ -7,20 +7,10 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { DecryptionFailed, InvalidKey, InvalidOption, KeyNotFound } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
-import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
+import { decoderOptions, LegacyDecoder } from "./decoder.js";
+import type { LegacyFormat, LegacyOutput } from "./format.js";
 import { NONCE_BYTES, openGcm, TAG_BYTES } from "./gcm.js";
-import {
-  aesKey,
-  asText,
-  checkMaxBytes,
-  checkOutput,
-  checkStoredSize,
-  decodeBase64,
-  isOversized,
-  oversizedMatches,
-  RedactedFormat,
-  toOutput,
-} from "./shared.js";
+import { aesKey, asText, decodeBase64 } from "./shared.js";
 
 const CLOAK_KEY = /^k1\.aesgcm256\.([A-Za-z0-9_-]{43})=?$/;
 const FINGERPRINT = /^[0-9a-fA-F]{8}$/;
@@ -44,19 +34,21 @@ function fingerprint(text: string): string {
   return createHash("sha256").update(text, "utf8").digest("hex").slice(0, 8);
 }
 
-class CloakFormat extends RedactedFormat implements LegacyFormat {
+/** A cloak string's parts: the key fingerprint (lower case) and the IV and ciphertext, still base64url. */
+interface CloakParts {
+  readonly fingerprint: string;
+  readonly iv: string;
+  readonly ciphertext: string;
+}
+
+class CloakFormat extends LegacyDecoder<CloakParts> {
   readonly name = "cloak";
   readonly rowColumns: readonly string[] = Object.freeze([]);
   readonly textPrefixes: readonly string[] = Object.freeze(["v1.aesgcm256."]);
   readonly #keys = new Map<string, KeyObject>();
-  readonly #output: LegacyOutput;
-  readonly #maxBytes: number;
 
   constructor(options: CloakFormatOptions) {
-    super();
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOption(`cloakFormat options must be an object (got ${describeType(options)})`);
-    }
+    super(decoderOptions(options, "cloakFormat"));
     const list: readonly unknown[] = Array.isArray(options.keys) ? options.keys : [options.keys];
     if (list.length === 0) throw new InvalidOption("keys must name at least one cloak key");
     list.forEach((text, i) => {
@@ -72,12 +64,10 @@ class CloakFormat extends RedactedFormat implements LegacyFormat {
       this.#keys.set(fingerprint(text as string), key);
       this.#keys.set(fingerprint(`k1.aesgcm256.${body}=`), key);
     });
-    this.#output = checkOutput(options.output);
-    this.#maxBytes = checkMaxBytes(options.maxBytes);
     Object.freeze(this);
   }
 
-  #parse(stored: unknown): { fingerprint: string; iv: string; ciphertext: string } | null {
+  protected parse(stored: unknown): CloakParts | null {
     const text = asText(stored);
     if (text === null) return null;
     const parts = text.split(".");
@@ -87,16 +77,7 @@ class CloakFormat extends RedactedFormat implements LegacyFormat {
     return { fingerprint: print.toLowerCase(), iv, ciphertext };
   }
 
-  matches(stored: unknown): boolean {
-    if (isOversized(stored, this.#maxBytes)) return oversizedMatches(stored, this.textPrefixes);
-    return this.#parse(stored) !== null;
-  }
-
-  decrypt(stored: unknown, _row?: LegacyRow): unknown {
-    if (stored === null) return null;
-    checkStoredSize(stored, this.#maxBytes, this.name);
-    const parsed = this.#parse(stored);
-    if (parsed === null) throw new DecryptionFailed();
+  protected open(parsed: CloakParts): Buffer {
     const key = this.#keys.get(parsed.fingerprint);
     if (key === undefined) throw new KeyNotFound(parsed.fingerprint);
     const iv = decodeBase64(parsed.iv, "url");
@@ -106,7 +87,7 @@ class CloakFormat extends RedactedFormat implements LegacyFormat {
     }
     const plain = openGcm([key], Buffer.concat([iv, body]), "nonce-ct-tag", undefined);
     if (plain === null) throw new DecryptionFailed();
-    return toOutput(plain, this.#output, this.name);
+    return plain;
   }
 }
 

@@ -16,21 +16,9 @@ import {
 } from "node:crypto";
 import { DecryptionFailed, InvalidKey, InvalidOption } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
+import { decoderOptions, LegacyDecoder } from "./decoder.js";
 import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
-import {
-  asBytes,
-  asText,
-  checkMaxBytes,
-  checkOutput,
-  checkStoredSize,
-  decodeBase64,
-  isOversized,
-  optionBytes,
-  oversizedMatches,
-  RedactedFormat,
-  rowValueBytes,
-  toOutput,
-} from "./shared.js";
+import { asBytes, asText, decodeBase64, optionBytes, rowValueBytes } from "./shared.js";
 
 const VERSION = 0x80;
 const HEADER_BYTES = 1 + 8 + 16; // version ‖ timestamp ‖ IV
@@ -134,14 +122,12 @@ function positiveInteger(value: unknown, name: string): number {
   return value;
 }
 
-class FernetFormat extends RedactedFormat implements LegacyFormat {
+class FernetFormat extends LegacyDecoder<Buffer> {
   readonly name = "fernet";
   readonly rowColumns: readonly string[];
   /** 0x80 and a timestamp's four zero high bytes, in base64url ("Z0FBQUFB" once more encoded). */
   readonly textPrefixes: readonly string[];
   readonly #keys: readonly FernetKey[] | undefined;
-  readonly #output: LegacyOutput;
-  readonly #maxBytes: number;
   readonly #ttl: number | undefined;
   readonly #now: () => number | Date;
   readonly #double: boolean;
@@ -156,12 +142,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
   #derivations = 0;
 
   constructor(options: FernetFormatOptions) {
-    super();
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOption(`fernetFormat options must be an object (got ${describeType(options)})`);
-    }
-    this.#output = checkOutput(options.output);
-    this.#maxBytes = checkMaxBytes(options.maxBytes);
+    super(decoderOptions(options, "fernetFormat"));
     if (options.ttlSeconds !== undefined) this.#ttl = positiveInteger(options.ttlSeconds, "ttlSeconds");
     this.#now = options.now ?? Date.now;
     this.#double = options.doubleBase64 === true;
@@ -227,11 +208,6 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
     return { derivations: this.#derivations, cached: this.#cache.size };
   }
 
-  matches(stored: unknown): boolean {
-    if (isOversized(stored, this.#maxBytes)) return oversizedMatches(stored, this.textPrefixes);
-    return this.#token(stored) !== null;
-  }
-
   async prepare(rows: readonly LegacyRow[]): Promise<void> {
     const salt = this.#salt;
     if (salt === undefined) return;
@@ -289,7 +265,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
   }
 
   /** The decoded token when the value is structurally a Fernet token, else null. */
-  #token(stored: unknown): Buffer | null {
+  protected parse(stored: unknown): Buffer | null {
     let text = asText(stored);
     if (text === null) return null;
     if (this.#double) {
@@ -303,11 +279,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
     return token;
   }
 
-  decrypt(stored: unknown, row?: LegacyRow): unknown {
-    if (stored === null) return null;
-    checkStoredSize(stored, this.#maxBytes, this.name);
-    const token = this.#token(stored);
-    if (token === null) throw new DecryptionFailed();
+  protected open(token: Buffer, row: LegacyRow | undefined): Buffer {
     const keys = this.#keysFor(row);
     const signed = token.subarray(0, token.length - HMAC_BYTES);
     const mac = token.subarray(token.length - HMAC_BYTES);
@@ -338,7 +310,7 @@ class FernetFormat extends RedactedFormat implements LegacyFormat {
       throw new DecryptionFailed();
     }
     head.fill(0);
-    return toOutput(plain, this.#output, "fernet");
+    return plain;
   }
 }
 

@@ -6,22 +6,11 @@
  */
 import type { KeyObject } from "node:crypto";
 import { DecryptionFailed, InvalidOption, KeyNotFound } from "../errors/index.js";
-import { describeType } from "../internal/describe-type.js";
 import { AES_KEY_LENGTHS, type AesKeyInput } from "./aes-gcm.js";
+import { decoderOptions, LegacyDecoder } from "./decoder.js";
 import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
 import { aadResolver, checkLayout, type GcmLayout, type LegacyAad, NONCE_BYTES, openGcm, TAG_BYTES } from "./gcm.js";
-import {
-  aesKey,
-  asBytes,
-  checkMaxBytes,
-  checkOutput,
-  checkStoredSize,
-  decodeBase64,
-  isOversized,
-  oversizedMatches,
-  RedactedFormat,
-  toOutput,
-} from "./shared.js";
+import { aesKey, asBytes, decodeBase64 } from "./shared.js";
 
 // A version is echoed in ERR_KEY_NOT_FOUND only when it looks like an id; anything else is opaque.
 const VERSION_ID = /^[A-Za-z0-9._-]{1,32}$/;
@@ -47,7 +36,7 @@ export interface VersionedJsonFormatOptions {
   readonly maxBytes?: number;
 }
 
-class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
+class VersionedJsonFormat extends LegacyDecoder<{ version: string; ciphertext: string }> {
   readonly name = "versioned-json";
   readonly rowColumns: readonly string[];
   readonly textPrefixes: readonly string[] = Object.freeze(["{"]);
@@ -56,14 +45,9 @@ class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
   readonly #ciphertextField: string;
   readonly #aad: (row: LegacyRow | undefined) => Buffer | undefined;
   readonly #layout: GcmLayout;
-  readonly #output: LegacyOutput;
-  readonly #maxBytes: number;
 
   constructor(options: VersionedJsonFormatOptions) {
-    super();
-    if (typeof options !== "object" || options === null) {
-      throw new InvalidOption(`versionedJsonFormat options must be an object (got ${describeType(options)})`);
-    }
+    super(decoderOptions(options, "versionedJsonFormat"));
     const keys = options.keys;
     if (typeof keys !== "object" || keys === null || Object.keys(keys).length === 0) {
       throw new InvalidOption("keys must be a registry by version, e.g. { v1: key }");
@@ -79,13 +63,11 @@ class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
     this.#aad = aad.aad;
     this.rowColumns = aad.rowColumns;
     this.#layout = checkLayout(options.layout);
-    this.#output = checkOutput(options.output);
-    this.#maxBytes = checkMaxBytes(options.maxBytes);
     Object.freeze(this);
   }
 
   /** The envelope's version and ciphertext text, from JSON text, JSON bytes or a parsed jsonb value. */
-  #envelope(stored: unknown): { version: string; ciphertext: string } | null {
+  protected parse(stored: unknown): { version: string; ciphertext: string } | null {
     let value: unknown = stored;
     const text = typeof stored === "string" ? stored : asBytes(stored)?.toString("utf8");
     if (text !== undefined) {
@@ -104,16 +86,7 @@ class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
     return { version, ciphertext };
   }
 
-  matches(stored: unknown): boolean {
-    if (isOversized(stored, this.#maxBytes)) return oversizedMatches(stored, this.textPrefixes);
-    return this.#envelope(stored) !== null;
-  }
-
-  decrypt(stored: unknown, row?: LegacyRow): unknown {
-    if (stored === null) return null;
-    checkStoredSize(stored, this.#maxBytes, this.name);
-    const envelope = this.#envelope(stored);
-    if (envelope === null) throw new DecryptionFailed();
+  protected open(envelope: { version: string; ciphertext: string }, row: LegacyRow | undefined): Buffer {
     const key = this.#keys.get(envelope.version);
     if (key === undefined) {
       if (VERSION_ID.test(envelope.version)) throw new KeyNotFound(envelope.version);
@@ -123,7 +96,7 @@ class VersionedJsonFormat extends RedactedFormat implements LegacyFormat {
     if (sealed === null || sealed.length < NONCE_BYTES + TAG_BYTES) throw new DecryptionFailed();
     const plain = openGcm([key], sealed, this.#layout, this.#aad(row));
     if (plain === null) throw new DecryptionFailed();
-    return toOutput(plain, this.#output, this.name);
+    return plain;
   }
 }
 
