@@ -1,6 +1,6 @@
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { type PgliteWire, startPgliteWire } from "./pglite-wire.js";
+import { type PgliteWire, startPgliteWire } from "../../fieldcrypt/test/pglite-wire.js";
 import { type CliResult, errorLines, runCli } from "./run-cli.js";
 
 const SERVER_URL = process.env.DATABASE_URL;

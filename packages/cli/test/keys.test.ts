@@ -442,7 +442,7 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
     expect(result.stderr).toBe("");
     expect(result.exit).toBe(0);
     expect(result.stdout).toBe(
-      `destroyed 2 data keys of scope tenant-a: ${ids.join(", ")}\nits cells can no longer be decrypted (ERR_KEY_DESTROYED)\nnote: processes that loaded these keys keep them until their cache entry expires; backups keep the wrapped keys until the root key that wrapped them is retired\n`,
+      `destroyed 2 data keys of scope tenant-a: ${ids.join(", ")}\nits cells can no longer be decrypted (ERR_KEY_DESTROYED)\nnote: processes running watchShreds drop the keys at once (LISTEN) or within their poll, others when their cache entry expires; the old row version keeps the wrapped key until VACUUM (--vacuum); the WAL and backups keep it until the root key that wrapped it is retired (docs/shredding.md)\n`,
     );
     const onDisk = await rows();
     for (const r of onDisk) {
@@ -471,8 +471,19 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
       expect(decrypt(keyring, cells["tenant-b"] as string, ctx("tenant-b"))).toBe("note of tenant-b");
     }
 
-    const again = await keys(["shred", "--scope", "tenant-a", "--yes", "--json"]);
-    expect(JSON.parse(again.stdout)).toEqual({ scope: "tenant-a", destroyed: [] });
+    // --vacuum rewrites the key table into new files (VACUUM FULL): no dead row version is left in them.
+    const fileNode = async () =>
+      (await admin.query("SELECT relfilenode FROM pg_class WHERE oid = to_regclass('fieldcrypt_keys')")).rows[0];
+    const before = await fileNode();
+    const again = await keys(["shred", "--scope", "tenant-a", "--yes", "--vacuum", "--json"]);
+    expect(again.stderr).toBe("");
+    expect(JSON.parse(again.stdout)).toEqual({
+      scope: "tenant-a",
+      destroyed: [],
+      jobErrorsPurged: 0,
+      vacuumed: ["fieldcrypt_keys"],
+    });
+    expect(await fileNode()).not.toEqual(before);
     const unknown = await keys(["shred", "--scope", "tenant-q", "--yes"]);
     expect(unknown.stderr).toBe(
       errorLines("scope tenant-q has no data keys", "check the scope with `fieldcrypt keys list`"),

@@ -140,6 +140,17 @@ async function rotateCommand(argv: readonly string[], io: Io): Promise<ExitCode>
   });
 }
 
+/**
+ * VACUUM FULL of the tables a shred wrote: rewritten into new files, so no dead row version keeps
+ * a wrapped key or a row key of the scope in them (plain VACUUM only marks the space reusable).
+ */
+async function vacuumAfterShred(db: { query(text: string): Promise<{ rows: unknown[] }> }): Promise<string[]> {
+  const { rows } = await db.query("SELECT to_regclass('fieldcrypt_job_errors') IS NOT NULL AS present");
+  const tables = ["fieldcrypt_keys", ...((rows[0] as { present: boolean }).present ? ["fieldcrypt_job_errors"] : [])];
+  for (const table of tables) await db.query(`VACUUM (FULL) ${table}`);
+  return tables;
+}
+
 async function shredCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
   const { help, flags } = parseCommandArgs(argv, SHRED_FLAGS, { command: "keys shred" });
   if (help) {
@@ -160,21 +171,26 @@ async function shredCommand(argv: readonly string[], io: Io): Promise<ExitCode> 
     if (before.length === 0) {
       throw operationError(`scope ${scope} has no data keys`, "check the scope with `fieldcrypt keys list`");
     }
-    const { destroyed } = await shredScope(s.pool, scope, s.events);
+    const { destroyed, jobErrorsPurged } = await shredScope(s.pool, scope, s.events);
+    const vacuumed = flags.vacuum ? await vacuumAfterShred(s.pool) : [];
     if (flags.json) {
-      json(io, { scope, destroyed });
+      json(io, { scope, destroyed, jobErrorsPurged, vacuumed });
       return EXIT_OK;
     }
     if (destroyed.length === 0) {
       io.out(`scope ${scope} was shredded already; no live data key was left to destroy\n`);
-      return EXIT_OK;
+    } else {
+      io.out(
+        `destroyed ${destroyed.length} data ${destroyed.length === 1 ? "key" : "keys"} of scope ${scope}: ${destroyed.join(", ")}\n`,
+      );
+      io.out("its cells can no longer be decrypted (ERR_KEY_DESTROYED)\n");
     }
+    if (jobErrorsPurged > 0) io.out(`deleted ${jobErrorsPurged} job error rows naming rows of scope ${scope}\n`);
+    if (vacuumed.length > 0) io.out(`vacuumed (VACUUM FULL): ${vacuumed.join(", ")}\n`);
     io.out(
-      `destroyed ${destroyed.length} data ${destroyed.length === 1 ? "key" : "keys"} of scope ${scope}: ${destroyed.join(", ")}\n`,
-    );
-    io.out("its cells can no longer be decrypted (ERR_KEY_DESTROYED)\n");
-    io.out(
-      "note: processes that loaded these keys keep them until their cache entry expires; backups keep the wrapped keys until the root key that wrapped them is retired\n",
+      `note: processes running watchShreds drop the keys at once (LISTEN) or within their poll, others when their cache entry expires;${
+        vacuumed.length > 0 ? "" : " the old row version keeps the wrapped key until VACUUM (--vacuum);"
+      } the WAL and backups keep it until the root key that wrapped it is retired (docs/shredding.md)\n`,
     );
     return EXIT_OK;
   });

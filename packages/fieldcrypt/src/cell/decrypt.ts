@@ -64,6 +64,7 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
   const last = lastFields.get(keyring);
   if (
     last !== undefined &&
+    last.revision === keyring.revision &&
     last.table === context.table &&
     last.column === context.column &&
     sameHeader(bytes, last.field.header)
@@ -98,7 +99,7 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
       throw new KeyNotFound(keyId);
     }
     field = getFieldCipher(key, algorithm, context.table, context.column);
-    lastFields.set(keyring, { table: context.table, column: context.column, field });
+    lastFields.set(keyring, { revision: keyring.revision, table: context.table, column: context.column, field });
   }
   const h = field.header.length;
   const start = h + field.algorithm.nonceBytes;
@@ -134,10 +135,11 @@ export function decrypt(keyring: Keyring, cell: Cell | null, context: CellContex
 }
 
 /**
- * The field of each keyring's previous decrypt. Keyrings are immutable, so an entry stays valid;
- * it lives only as long as its keyring (derived subkeys are not kept alive by this cache).
+ * The field of each keyring's previous decrypt, valid while the keyring's revision is unchanged
+ * (a keyring changes only when a key is destroyed in place, and then its revision moves on); it
+ * lives only as long as its keyring (derived subkeys are not kept alive by this cache).
  */
-const lastFields = new WeakMap<Keyring, { table: string; column: string; field: FieldCipher }>();
+const lastFields = new WeakMap<Keyring, { revision: number; table: string; column: string; field: FieldCipher }>();
 
 /** True when `bytes` starts with `header` in every byte but the value type (byte 3). */
 function sameHeader(bytes: Buffer, header: Buffer): boolean {

@@ -40,7 +40,7 @@ interface RowUpdate {
 interface Transformed {
   readonly keys: string[][];
   readonly updates: RowUpdate[];
-  readonly errors: { rowKey: string; column: string; code: string }[];
+  readonly errors: { rowKey: string; column: string; code: string; scope: string | null }[];
   /** Rows with at least one failing cell. */
   readonly failed: number;
 }
@@ -115,7 +115,12 @@ function assemble(
       if (outcome === undefined) continue;
       if ("code" in outcome) {
         rowFailed = true;
-        errors.push({ rowKey: JSON.stringify(rowKeys), column: target.name, code: outcome.code });
+        errors.push({
+          rowKey: JSON.stringify(rowKeys),
+          column: target.name,
+          code: outcome.code,
+          scope: scopeOf(plan, stored),
+        });
         continue;
       }
       for (const [column, value] of outcome.set) next.set(column, value);
@@ -130,6 +135,15 @@ function assemble(
     });
   }
   return { keys, updates, errors, failed };
+}
+
+/** The row's scope for its error record, when its context can be built (else none: NULL). */
+function scopeOf(plan: JobPlan, stored: Record<string, unknown>): string | null {
+  try {
+    return plan.table.rowContext(stored, plan.rowScope).scope ?? null;
+  } catch {
+    return null;
+  }
 }
 
 /** The batch's cells transformed on the main thread. */

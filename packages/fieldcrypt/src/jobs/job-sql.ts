@@ -199,16 +199,24 @@ export function releaseRanges(jobId: string, owner: string): Statement {
   };
 }
 
-/** Records failing cells: row key, column, code; never data. */
+/** Records failing cells: row key, column, code and the row's scope (for shredding); never data. */
 export function insertJobErrors(
   jobId: string,
   table: string,
-  errors: readonly { rowKey: string; column: string; code: string }[],
+  errors: readonly { rowKey: string; column: string; code: string; scope: string | null }[],
 ): Statement {
   return {
-    text: `INSERT INTO ${JOB_ERRORS} (job_id, table_name, row_key, column_name, code)
-           SELECT $1, $2, e.row_key, e.column_name, e.code FROM unnest($3::text[], $4::text[], $5::text[]) AS e(row_key, column_name, code)`,
-    values: [jobId, table, errors.map((e) => e.rowKey), errors.map((e) => e.column), errors.map((e) => e.code)],
+    text: `INSERT INTO ${JOB_ERRORS} (job_id, table_name, row_key, column_name, code, scope)
+           SELECT $1, $2, e.row_key, e.column_name, e.code, e.scope
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS e(row_key, column_name, code, scope)`,
+    values: [
+      jobId,
+      table,
+      errors.map((e) => e.rowKey),
+      errors.map((e) => e.column),
+      errors.map((e) => e.code),
+      errors.map((e) => e.scope),
+    ],
   };
 }
 

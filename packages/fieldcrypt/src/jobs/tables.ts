@@ -87,6 +87,9 @@ export async function ensureJobTables(db: Queryable): Promise<void> {
     created_at  timestamptz NOT NULL DEFAULT now()
   )`);
   await db.query(`CREATE INDEX IF NOT EXISTS ${JOB_ERRORS}_job_id ON ${JOB_ERRORS} (job_id)`);
+  // The row's scope, so that shredding a scope deletes the errors naming its rows (added later).
+  await db.query(`ALTER TABLE ${JOB_ERRORS} ADD COLUMN IF NOT EXISTS scope text`);
+  await db.query(`CREATE INDEX IF NOT EXISTS ${JOB_ERRORS}_scope ON ${JOB_ERRORS} (scope) WHERE scope IS NOT NULL`);
   // The lease (added after the first version of the table: ADD COLUMN keeps old tables usable).
   await db.query(`ALTER TABLE ${JOBS} ADD COLUMN IF NOT EXISTS owner text`);
   await db.query(`ALTER TABLE ${JOBS} ADD COLUMN IF NOT EXISTS lease_until timestamptz`);

@@ -1,6 +1,7 @@
 import { createHash, type KeyObject } from "node:crypto";
 import { inspect } from "node:util";
 import { InvalidOption } from "../errors/index.js";
+import { type Keyring, revokeKeys } from "../keyring/keyring.js";
 
 /** Options of {@link createKeyCache}. */
 export interface KeyCacheOptions {
@@ -42,6 +43,48 @@ const stores = new WeakMap<KeyCache, Map<string, Entry>>();
 const pending = new WeakMap<KeyCache, Map<string, Promise<KeyObject>>>();
 
 /**
+ * The keyrings loaded through a cache, held weakly (a per-request keyring is collected as usual and
+ * leaves the set then): where a shred that reaches this process destroys its keys in place.
+ */
+interface Tracked {
+  readonly refs: Set<WeakRef<Keyring>>;
+  readonly registry: FinalizationRegistry<WeakRef<Keyring>>;
+}
+const tracked = new WeakMap<KeyCache, Tracked>();
+
+/** Remembers that `keyring` was loaded through `cache`, for {@link cacheRevoke}. @internal */
+export function cacheTrack(cache: KeyCache, keyring: Keyring): void {
+  const t = tracked.get(cache) as Tracked;
+  const ref = new WeakRef(keyring);
+  t.refs.add(ref);
+  t.registry.register(keyring, ref);
+}
+
+/** Ids of the keys that the live keyrings loaded through `cache` hold. @internal */
+export function cacheHeldIds(cache: KeyCache): string[] {
+  const ids = new Set<string>();
+  for (const ref of (tracked.get(cache) as Tracked).refs)
+    for (const info of ref.deref()?.list() ?? []) ids.add(info.id);
+  return [...ids];
+}
+
+/**
+ * Destroyed keys reach this process: drops them from `cache` and destroys them in place in every
+ * live keyring loaded through it (their cells fail with `ERR_KEY_DESTROYED` from the next call on).
+ * Returns the ids some keyring or the cache held. @internal
+ */
+export function cacheRevoke(cache: KeyCache, ids: readonly string[]): string[] {
+  const map = stores.get(cache) as Map<string, Entry>;
+  const reached = new Set<string>();
+  for (const id of ids) if (map.delete(id)) reached.add(id);
+  for (const ref of (tracked.get(cache) as Tracked).refs) {
+    const keyring = ref.deref();
+    if (keyring !== undefined) for (const id of revokeKeys(keyring, ids)) reached.add(id);
+  }
+  return [...reached].sort();
+}
+
+/**
  * The unwrap in flight for `binding`, shared by concurrent loads of a cold key (one provider call,
  * not one per waiting request); `start` runs only when none is. Keyed by the whole binding, so a
  * load of a changed row never joins the unwrap of the unchanged one. @internal
@@ -75,6 +118,8 @@ export class KeyCache {
     this.#now = now;
     stores.set(this, new Map());
     pending.set(this, new Map());
+    const refs = new Set<WeakRef<Keyring>>();
+    tracked.set(this, { refs, registry: new FinalizationRegistry((ref) => refs.delete(ref)) });
   }
 
   /** Keys currently cached (expired ones included until they are next looked up). */

@@ -17,3 +17,11 @@ export { destroyedKeyIds, type LoadStoredKeyringOptions, loadKeyring, rethrowDes
 export { type RotateRootKeyOptions, type RotateRootKeyResult, rotateRootKey } from "./rotate-root.js";
 export { type ShredScopeOptions, type ShredScopeResult, shredScope } from "./shred.js";
 export { createKeyTable, ensureKeyTable, KEY_TABLE_SQL } from "./table.js";
+export {
+  type PgListenConnection,
+  type PgliteListenConnection,
+  SHRED_CHANNEL,
+  type ShredWatcher,
+  type WatchShredsOptions,
+  watchShreds,
+} from "./watch.js";

@@ -4,7 +4,7 @@ import type { Queryable } from "../internal/db-port.js";
 import { getKeyMaterial } from "../internal/key-material.js";
 import { createKeyring, type Keyring, type KeyringEntry } from "../keyring/keyring.js";
 import type { RootKeyProvider } from "../kms/provider.js";
-import { cacheBinding, cacheGet, cacheLoad, cacheSet, type KeyCache } from "./cache.js";
+import { cacheBinding, cacheGet, cacheLoad, cacheRevoke, cacheSet, cacheTrack, type KeyCache } from "./cache.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions, scopeParam } from "./internal.js";
 
 /** Options of {@link loadKeyring}. */
@@ -72,7 +72,8 @@ export async function loadKeyring(
     if (row.state === "destroyed" || row.wrapped_key === null) destroyed.add(row.id);
     else live.push(row);
   }
-  options.cache?.delete(destroyed);
+  // A key destroyed since another keyring of this process was loaded is destroyed there too.
+  if (options.cache !== undefined && destroyed.size > 0) cacheRevoke(options.cache, [...destroyed]);
 
   const materials = await Promise.all(live.map((row) => materialOf(db, row, providers, options)));
   const entries: KeyringEntry[] = [];
@@ -96,7 +97,9 @@ export async function loadKeyring(
       exported.push(bytes);
       entries.push({ id: info.id, secret: bytes, scope: info.scope });
     }
-    return createKeyring(entries, { destroyed });
+    const keyring = createKeyring(entries, { destroyed });
+    if (options.cache !== undefined) cacheTrack(options.cache, keyring);
+    return keyring;
   } finally {
     for (const bytes of exported) bytes.fill(0);
   }

@@ -1,6 +1,6 @@
 import type { KeyObject } from "node:crypto";
 import { inspect } from "node:util";
-import { InvalidKeyring, NoPrimaryKey } from "../errors/index.js";
+import { InvalidKeyring, KeyDestroyed, NoPrimaryKey } from "../errors/index.js";
 import { contextBytes } from "../internal/context.js";
 import { describeType } from "../internal/describe-type.js";
 import { isValidKeyId, KEY_ID_RULE } from "../internal/format.js";
@@ -22,6 +22,17 @@ export interface KeyringEntry {
 /** Keyrings this small are searched by comparing id bytes, with no string allocated per cell. */
 const LINEAR_LOOKUP_MAX = 16;
 const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * Destroys the keys with these ids in `keyring`, in place: from now on their cells fail with
+ * `ERR_KEY_DESTROYED`, and a scope whose primary it was cannot encrypt (`ERR_KEY_DESTROYED`). The one
+ * change a keyring ever undergoes, and only in that direction: keys leave, none is added or
+ * restored. The key store calls it when a shred reaches this process. Returns the ids it held.
+ * @internal Not exported from the package.
+ */
+export function revokeKeys(keyring: Keyring, ids: Iterable<string>): string[] {
+  return keyring.revoke(ids);
+}
 
 /**
  * The key whose id equals the latin1 bytes `bytes[offset..offset+length)`, or `undefined`.
@@ -69,8 +80,11 @@ export class Keyring {
   readonly #primaryByScope = new Map<string, Key>();
   readonly #scopesWithKeys = new Set<string>();
   #sharedPrimary: Key | undefined;
-  readonly #linear: readonly Key[] | undefined;
-  readonly #destroyed: ReadonlySet<string>;
+  #linear: readonly Key[] | undefined;
+  readonly #destroyed: Set<string>;
+  /** Scopes (`undefined`: shared) whose primary was destroyed in place, with its id. */
+  readonly #destroyedPrimaries = new Map<string | undefined, string>();
+  #revision = 0;
 
   /** @internal Use {@link createKeyring} or a loader. */
   constructor(keys: readonly Key[], primaries: ReadonlySet<Key>, destroyed: ReadonlySet<string> = NONE) {
@@ -82,8 +96,40 @@ export class Keyring {
       else this.#primaryByScope.set(key.scope, key);
     }
     this.#linear = keys.length <= LINEAR_LOOKUP_MAX ? [...keys] : undefined;
-    this.#destroyed = destroyed;
+    this.#destroyed = new Set(destroyed);
     Object.freeze(this);
+  }
+
+  /**
+   * @internal Counts the in-place destructions ({@link revokeKeys}): decrypt's per-keyring fast
+   * path holds the revision it was filled at and is dropped when it changes.
+   */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  /** @internal See {@link revokeKeys}. */
+  revoke(ids: Iterable<string>): string[] {
+    const revoked: string[] = [];
+    for (const id of ids) {
+      const key = this.#byId.get(id);
+      if (key === undefined) continue;
+      revoked.push(id);
+      this.#byId.delete(id);
+      this.#destroyed.add(id);
+      if (key === this.#sharedPrimary) {
+        this.#sharedPrimary = undefined;
+        this.#destroyedPrimaries.set(undefined, id);
+      } else if (key.scope !== undefined && this.#primaryByScope.get(key.scope) === key) {
+        this.#primaryByScope.delete(key.scope);
+        this.#destroyedPrimaries.set(key.scope, id);
+      }
+    }
+    if (revoked.length > 0) {
+      if (this.#linear !== undefined) this.#linear = this.#linear.filter((key) => this.#byId.has(key.id));
+      this.#revision++;
+    }
+    return revoked;
   }
 
   /**
@@ -131,9 +177,13 @@ export class Keyring {
     if (scope !== undefined && this.#scopesWithKeys.has(scope)) {
       const own = this.#primaryByScope.get(scope);
       if (own !== undefined) return own;
+      const destroyed = this.#destroyedPrimaries.get(scope);
+      if (destroyed !== undefined) throw new KeyDestroyed(destroyed);
       throw new NoPrimaryKey(true);
     }
     if (this.#sharedPrimary !== undefined) return this.#sharedPrimary;
+    const destroyed = this.#destroyedPrimaries.get(undefined);
+    if (destroyed !== undefined) throw new KeyDestroyed(destroyed);
     throw new NoPrimaryKey(false);
   }
 

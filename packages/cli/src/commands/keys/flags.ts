@@ -18,14 +18,19 @@ export const CREATE_FLAGS = {
 } as const;
 export const ROTATE_FLAGS = { ...WRITE, scope: { type: "string" }, shared: { type: "boolean" } } as const;
 export const ROTATE_ROOT_FLAGS = { ...WRITE, to: { type: "string" }, "batch-size": { type: "string" } } as const;
-export const SHRED_FLAGS = { ...WRITE, scope: { type: "string" }, yes: { type: "boolean" } } as const;
+export const SHRED_FLAGS = {
+  ...WRITE,
+  scope: { type: "string" },
+  yes: { type: "boolean" },
+  vacuum: { type: "boolean" },
+} as const;
 export const EXPORT_FLAGS = { ...WRITE, out: { type: "string" } } as const;
 
 export const HELP = `Usage: fieldcrypt keys list [--scope S] [--json]
        fieldcrypt keys create (--scope S | --shared) [--primary]
        fieldcrypt keys rotate (--scope S | --shared)
        fieldcrypt keys rotate-root [--to ROOT_ID] [--batch-size N]
-       fieldcrypt keys shred --scope S --yes
+       fieldcrypt keys shred --scope S --yes [--vacuum]
        fieldcrypt keys export [--out FILE]
 
 Manages the data keys in the key table fieldcrypt_keys (fieldcrypt/key-store): random 256-bit
@@ -43,7 +48,9 @@ a root key. Nothing here prints key material: only ids, scopes, states, root key
                Safe to re-run: a stopped rotation resumes, only keys still under an old root key
                are rewrapped. Progress: a bar on a terminal, JSON lines otherwise
   shred        crypto-shreds a scope: destroys all its data keys, so its cells can never be
-               decrypted again (ERR_KEY_DESTROYED). Irreversible; refused without --yes
+               decrypted again (ERR_KEY_DESTROYED), and deletes the job errors naming its rows.
+               Irreversible; refused without --yes. --vacuum then rewrites the key table (VACUUM
+               FULL), so no old row version keeps a wrapped key (the WAL and backups still do)
   export       the inventory as JSON for auditors, on stdout or in a new file (mode 0600)
 
 Options:
@@ -53,6 +60,7 @@ Options:
   --to ROOT_ID         rotate-root: the target root key, one of the config's rootKeys
   --batch-size N       rotate-root: data keys per batch (default 500)
   --yes                shred: confirm the destruction
+  --vacuum             shred: VACUUM FULL fieldcrypt_keys and fieldcrypt_job_errors afterwards
   --out FILE           export: write to FILE (created with mode 0600, never overwritten)
   --json               print JSON instead of text
   --actor NAME         who is acting, written into audit entries (default ${DEFAULT_ACTOR})

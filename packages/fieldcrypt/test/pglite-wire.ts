@@ -5,8 +5,10 @@
  * only frames the messages of one client at a time and writes PGlite's answers back.
  *
  * PGlite is one session: a second client that connects while one is open is refused (the socket
- * is closed), and session settings such as `search_path` outlive a client. The CLI's URL paths open
- * one connection at a time, which is what the tests that use this need.
+ * is closed), and session settings such as `search_path` outlive a client. The test process may
+ * query the same PGlite in-process meanwhile: each group of the client's messages up to a Sync or a
+ * simple Query runs under PGlite's lock, so no in-process query lands inside an extended-protocol
+ * exchange. A NOTIFY reaches in-process listeners only, never the wire client.
  */
 import { createServer, type Socket } from "node:net";
 import { PGlite } from "@electric-sql/pglite";
@@ -23,8 +25,12 @@ const PROTOCOL_3 = 0x0003_0000;
 const SSL_REQUEST = 80877103;
 const TERMINATE = 0x58; // 'X'
 
-export async function startPgliteWire(): Promise<PgliteWire> {
-  const db = await PGlite.create();
+/** Message types after which the client waits for an answer: Sync, Query, Flush, Terminate. */
+const GROUP_ENDS = new Set([0x53, 0x51, 0x48, 0x58]);
+
+/** Serves `db` (default: a new in-memory PGlite, closed with the server). */
+export async function startPgliteWire(existing?: PGlite): Promise<PgliteWire> {
+  const db = existing ?? (await PGlite.create());
   let active: Socket | undefined;
   const server = createServer((socket) => {
     if (active !== undefined) {
@@ -45,15 +51,19 @@ export async function startPgliteWire(): Promise<PgliteWire> {
     async close() {
       active?.destroy();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await db.close();
+      if (existing === undefined) await db.close();
     },
   };
 }
 
-/** Frames what `socket` sends into whole messages, one at a time through PGlite. */
+/**
+ * Frames what `socket` sends into whole messages and passes them to PGlite in order, each group
+ * (up to a message the client then waits on) under PGlite's lock.
+ */
 function serve(db: PGlite, socket: Socket): void {
   let buffered = Buffer.alloc(0);
   let started = false;
+  let group: { message: Buffer; afterStartup: boolean }[] = [];
   let queue = Promise.resolve();
   socket.on("data", (chunk: Buffer) => {
     buffered = Buffer.concat([buffered, chunk]);
@@ -63,7 +73,17 @@ function serve(db: PGlite, socket: Socket): void {
       buffered = buffered.subarray(message.length);
       const afterStartup = started;
       if (!started && message.readInt32BE(4) === PROTOCOL_3) started = true;
-      queue = queue.then(() => answer(db, socket, message, afterStartup)).catch(() => void socket.destroy());
+      group.push({ message, afterStartup });
+      if (afterStartup && !GROUP_ENDS.has(message[0] as number)) continue;
+      const ready = group;
+      group = [];
+      queue = queue
+        .then(() =>
+          db.runExclusive(async () => {
+            for (const m of ready) await answer(db, socket, m.message, m.afterStartup);
+          }),
+        )
+        .catch(() => void socket.destroy());
     }
   });
 }
