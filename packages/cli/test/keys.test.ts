@@ -215,6 +215,7 @@ interface KeyRow {
   state: string;
   root_key_id: string;
   wrapped: string | null;
+  check_value: string | null;
   retired_at: Date | null;
   destroyed_at: Date | null;
 }
@@ -234,7 +235,7 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
 
   async function rows(): Promise<KeyRow[]> {
     const { rows } = await admin.query<KeyRow>(
-      `SELECT id, scope, state, root_key_id, encode(wrapped_key, 'hex') AS wrapped, retired_at, destroyed_at
+      `SELECT id, scope, state, root_key_id, encode(wrapped_key, 'hex') AS wrapped, check_value, retired_at, destroyed_at
          FROM fieldcrypt_keys ORDER BY scope NULLS FIRST, created_at, id`,
     );
     for (const r of rows)
@@ -271,19 +272,28 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
     const a = await keys(["create", "--scope", "tenant-a"]);
     expect(a.stderr).toBe("");
     expect(a.exit).toBe(0);
-    const idA = /^created data key (dk-[A-Za-z0-9_-]+) for scope tenant-a: primary, wrapped by root key root-1\n$/.exec(
-      a.stdout,
-    )?.[1];
+    const created =
+      /^created data key (dk-[A-Za-z0-9_-]+) for scope tenant-a: primary, wrapped by root key root-1, check value (kcv1:[A-Za-z0-9_-]{22})\n$/.exec(
+        a.stdout,
+      );
+    const idA = created?.[1];
     expect(idA).toBeDefined();
 
     const b = await keys(["create", "--scope", "tenant-b", "--json"]);
     expect(b.exit).toBe(0);
-    const bJson = JSON.parse(b.stdout) as { id: string };
-    expect(bJson).toEqual({ id: bJson.id, scope: "tenant-b", state: "primary", rootKeyId: "root-1", retired: [] });
+    const bJson = JSON.parse(b.stdout) as { id: string; checkValue: string };
+    expect(bJson).toEqual({
+      id: bJson.id,
+      scope: "tenant-b",
+      state: "primary",
+      rootKeyId: "root-1",
+      checkValue: expect.stringMatching(/^kcv1:[A-Za-z0-9_-]{22}$/),
+      retired: [],
+    });
 
     const shared = await keys(["create", "--shared"]);
     expect(shared.stdout).toMatch(
-      /^created data key dk-\S+ for the shared keys: primary, wrapped by root key root-1\n$/,
+      /^created data key dk-\S+ for the shared keys: primary, wrapped by root key root-1, check value kcv1:\S+\n$/,
     );
 
     const again = await keys(["create", "--scope", "tenant-a"]);
@@ -302,6 +312,14 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
       [bJson.id, "tenant-b", "primary", "root-1"],
     ]);
     for (const r of onDisk) expect(r.wrapped).toMatch(/^[0-9a-f]{100,}$/);
+    // The check value printed and stored is the one of the material a load unwraps.
+    expect(onDisk.find((r) => r.id === idA)?.check_value).toBe(created?.[2]);
+    expect(onDisk.find((r) => r.id === bJson.id)?.check_value).toBe(bJson.checkValue);
+    const loaded = await admin.with((db) =>
+      loadKeyring(db, localRootKey("root-1", ROOT1), { scopes: ["tenant-a", "tenant-b"] }),
+    );
+    expect(loaded.get(idA as string)?.checkValue).toBe(created?.[2]);
+    expect(loaded.get(bJson.id)?.checkValue).toBe(bJson.checkValue);
     expect(await actions()).toEqual(["key.create", "key.create", "key.create"]);
   });
 
@@ -311,7 +329,7 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
     expect(result.stderr).toBe("");
     expect(result.exit).toBe(0);
     const m =
-      /^rotated scope tenant-a: new primary data key (dk-\S+) \(root key root-1\); (dk-\S+) now decrypt-only\nthe old key's cells stay readable; run `fieldcrypt jobs run --kind rotate` to re-encrypt the rows under (dk-\S+)\n$/.exec(
+      /^rotated scope tenant-a: new primary data key (dk-\S+) \(root key root-1, check value kcv1:\S+\); (dk-\S+) now decrypt-only\nthe old key's cells stay readable; run `fieldcrypt jobs run --kind rotate` to re-encrypt the rows under (dk-\S+)\n$/.exec(
         result.stdout,
       );
     expect(m?.[2]).toBe(oldA?.id);
@@ -338,18 +356,18 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
     const text = await keys(["list"]);
     expect(text.exit).toBe(0);
     const lines = text.stdout.trimEnd().split("\n");
-    expect(lines[0]).toMatch(/^ID +SCOPE +STATE +ROOT KEY +CREATED +RETIRED +DESTROYED$/);
-    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 4))).toEqual(
-      onDisk.map((r) => [r.id, r.scope ?? "(shared)", r.state, r.root_key_id]),
+    expect(lines[0]).toMatch(/^ID +SCOPE +STATE +ROOT KEY +CHECK VALUE +CREATED +RETIRED +DESTROYED$/);
+    expect(lines.slice(1).map((l) => l.split(/ +/).slice(0, 5))).toEqual(
+      onDisk.map((r) => [r.id, r.scope ?? "(shared)", r.state, r.root_key_id, r.check_value]),
     );
     const json = await keys(["list", "--scope", "tenant-a", "--json"]);
     expect(json.exit).toBe(0);
     const list = JSON.parse(json.stdout) as Record<string, unknown>[];
     expect(list.map((k) => Object.keys(k).sort())).toEqual(
-      Array(2).fill(["createdAt", "destroyedAt", "id", "retiredAt", "rootKeyId", "scope", "state"]),
+      Array(2).fill(["checkValue", "createdAt", "destroyedAt", "id", "retiredAt", "rootKeyId", "scope", "state"]),
     );
-    expect(list.map((k) => [k.id, k.state])).toEqual(
-      onDisk.filter((r) => r.scope === "tenant-a").map((r) => [r.id, r.state]),
+    expect(list.map((k) => [k.id, k.state, k.checkValue])).toEqual(
+      onDisk.filter((r) => r.scope === "tenant-a").map((r) => [r.id, r.state, r.check_value]),
     );
     const empty = await keys(["list", "--scope", "nobody"]);
     expect(empty.stdout).toBe("no data keys for scope nobody\n");
@@ -538,7 +556,7 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
     expect(second.stderr).toBe("");
     expect(second.stdout).toMatch(
       new RegExp(
-        `^created data key (dk-\\S+) for scope tenant-c: primary, wrapped by root key root-1\n${oldId} is now decrypt-only\n$`,
+        `^created data key (dk-\\S+) for scope tenant-c: primary, wrapped by root key root-1, check value kcv1:\\S+\n${oldId} is now decrypt-only\n$`,
       ),
     );
     expect(second.exit).toBe(0);
@@ -550,7 +568,11 @@ describe(`fieldcrypt keys on ${WHERE}`, () => {
       "SELECT actor, key_ids, details::text AS details FROM fieldcrypt_audit WHERE scope = 'tenant-c' ORDER BY seq",
     );
     expect(audited.map((r) => r.actor)).toEqual(["ops@example.org", "fieldcrypt-cli"]);
-    expect(JSON.parse(audited[1]?.details as string)).toEqual({ retired: [oldId], rootKeyId: "root-1" });
+    expect(JSON.parse(audited[1]?.details as string)).toEqual({
+      retired: [oldId],
+      rootKeyId: "root-1",
+      checkValue: expect.stringMatching(/^kcv1:/),
+    });
 
     const badActor = await keys(["create", "--scope", "tenant-c", "--actor", "caf\u00e9"]);
     expect(badActor.stderr).toBe(

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { generateKeyString } from "fieldcrypt/keyring";
+import { generateKeyString, loadKeyringFromEnv } from "fieldcrypt/keyring";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliCase, checkCase, errorLines, runCli } from "./run-cli.js";
 import { type CliTestDb, openCliTestDb, WHERE } from "./test-db.js";
@@ -120,6 +120,7 @@ describe(`fieldcrypt status on ${WHERE}`, () => {
   let schema: string;
   let env: Record<string, string>;
   const KEY1 = generateKeyString();
+  const KCV1 = loadKeyringFromEnv({ FIELDCRYPT_KEYS: `v1=${KEY1}` }).get("v1")?.checkValue as string;
   const config = file(
     "notes.mjs",
     `export default { tables: [{ table: "notes", primaryKey: ["id"], scope: { column: "tenant" }, columns: { body: {}, blob: { form: "binary" } } }] };\n`,
@@ -159,18 +160,53 @@ describe(`fieldcrypt status on ${WHERE}`, () => {
       env,
       exit: 0,
       stdout:
-        "TABLE  COLUMN  PLAINTEXT  KEY v1  NULL  TOTAL\nnotes  body            0       9     3     12\nnotes  blob            0       6     6     12\n",
+        "TABLE  COLUMN  PLAINTEXT  KEY v1  NULL  TOTAL\nnotes  body            0       9     3     12\nnotes  blob            0       6     6     12\n" +
+        `\nTABLE  KEY  CHECK VALUE (JOB RUNS)\nnotes  v1   ${KCV1}\n`,
     });
     const json = await runCli(["status", "--config", config, "--table", "notes", "--json"], { env });
     expect(json.exit).toBe(0);
     expect(JSON.parse(json.stdout)).toEqual([
-      { table: "notes", column: "body", plaintext: 0, legacy: 0, keys: { v1: 9 }, null: 3, total: 12, failed: 0 },
-      { table: "notes", column: "blob", plaintext: 0, legacy: 0, keys: { v1: 6 }, null: 6, total: 12, failed: 0 },
+      ...[
+        ["body", 9, 3],
+        ["blob", 6, 6],
+      ].map(([column, v1, nulls]) => ({
+        table: "notes",
+        column,
+        plaintext: 0,
+        legacy: 0,
+        keys: { v1 },
+        null: nulls,
+        total: 12,
+        failed: 0,
+        checkValues: { v1: { recorded: [KCV1], configured: null } },
+      })),
     ]);
     for (const out of [run, json]) {
       expect(out.stdout + out.stderr).not.toContain(KEY1);
       expect(out.stdout + out.stderr).not.toMatch(/note \d|blob \d/);
     }
+  });
+
+  it("compares the configured key's check value with the recorded one, and warns when one id names two keys", async () => {
+    const same = await runCli(["status", "--config", config], { env: { ...env, FIELDCRYPT_KEYS: `v1=${KEY1}` } });
+    expect([same.exit, same.stderr]).toEqual([0, ""]);
+    expect(same.stdout).toMatch(
+      new RegExp(
+        `\nTABLE  KEY  CHECK VALUE \\(JOB RUNS\\) +CHECK VALUE \\(CONFIGURED\\)\nnotes  v1   ${KCV1}  ${KCV1}\n$`,
+      ),
+    );
+    const other = generateKeyString();
+    const otherKcv = loadKeyringFromEnv({ FIELDCRYPT_KEYS: `v1=${other}` }).get("v1")?.checkValue as string;
+    const wrong = await runCli(["status", "--config", config, "--json"], {
+      env: { ...env, FIELDCRYPT_KEYS: `v1=${other}` },
+    });
+    expect(wrong.exit).toBe(0);
+    expect(wrong.stderr).toBe(
+      `warning: key v1 of table notes names 2 different keys (check values ${KCV1}, ${otherKcv}): the rows one sealed do not open with the others\n`,
+    );
+    const parsed = JSON.parse(wrong.stdout) as { checkValues: unknown }[];
+    expect(parsed.map((c) => c.checkValues)).toEqual(Array(2).fill({ v1: { recorded: [KCV1], configured: otherKcv } }));
+    for (const out of [same, wrong]) expect(out.stdout + out.stderr).not.toContain(other);
   });
 
   it("a table missing from the database is an operation error", async () => {

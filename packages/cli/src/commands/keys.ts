@@ -68,12 +68,13 @@ async function listCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
 
 function renderTable(list: readonly DataKeyInfo[]): string {
   const date = (d: Date | undefined) => d?.toISOString() ?? "-";
-  const header = ["ID", "SCOPE", "STATE", "ROOT KEY", "CREATED", "RETIRED", "DESTROYED"];
+  const header = ["ID", "SCOPE", "STATE", "ROOT KEY", "CHECK VALUE", "CREATED", "RETIRED", "DESTROYED"];
   const rows = list.map((k) => [
     k.id,
     k.scope ?? "(shared)",
     k.state,
     k.rootKeyId,
+    k.checkValue ?? "-",
     date(k.createdAt),
     date(k.retiredAt),
     date(k.destroyedAt),
@@ -100,10 +101,19 @@ async function createCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     const root = s.config.rootKeys[0] as RootKeyProvider;
     const result = await createDataKey(s.pool, root, scope, s.events);
     if (flags.json) {
-      json(io, { id: result.id, scope: scope ?? null, state: "primary", rootKeyId: root.id, retired: result.retired });
+      json(io, {
+        id: result.id,
+        scope: scope ?? null,
+        state: "primary",
+        rootKeyId: root.id,
+        checkValue: result.checkValue,
+        retired: result.retired,
+      });
       return EXIT_OK;
     }
-    io.out(`created data key ${result.id} for ${scopeName(scope)}: primary, wrapped by root key ${root.id}\n`);
+    io.out(
+      `created data key ${result.id} for ${scopeName(scope)}: primary, wrapped by root key ${root.id}, check value ${result.checkValue}\n`,
+    );
     for (const id of result.retired) io.out(`${id} is now decrypt-only\n`);
     return EXIT_OK;
   });
@@ -127,11 +137,18 @@ async function rotateCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     const root = s.config.rootKeys[0] as RootKeyProvider;
     const result = await createDataKey(s.pool, root, scope, s.events);
     if (flags.json) {
-      json(io, { id: result.id, scope: scope ?? null, state: "primary", rootKeyId: root.id, retired: result.retired });
+      json(io, {
+        id: result.id,
+        scope: scope ?? null,
+        state: "primary",
+        rootKeyId: root.id,
+        checkValue: result.checkValue,
+        retired: result.retired,
+      });
       return EXIT_OK;
     }
     io.out(
-      `rotated ${scopeName(scope)}: new primary data key ${result.id} (root key ${root.id}); ${result.retired.join(", ")} now decrypt-only\n`,
+      `rotated ${scopeName(scope)}: new primary data key ${result.id} (root key ${root.id}, check value ${result.checkValue}); ${result.retired.join(", ")} now decrypt-only\n`,
     );
     io.out(
       `the old key's cells stay readable; run \`fieldcrypt jobs run --kind rotate\` to re-encrypt the rows under ${result.id}\n`,

@@ -2,29 +2,37 @@ import { isFieldcryptError } from "fieldcrypt/errors";
 import { quoteIdentifier, readColumnTypes } from "fieldcrypt/jobs";
 import { loadConfig, selectTables } from "../config/config.js";
 import { databaseUrl, openDatabase } from "../config/database.js";
-import { type ColumnStatus, countColumn, latestJobFailures } from "../config/status-sql.js";
+import { type ColumnStatus, countColumn, latestJobFailures, recordedCheckValues } from "../config/status-sql.js";
 import { parseCommandArgs } from "../internal/args.js";
 import { operationError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
 import { EXIT_OK } from "../internal/exit-codes.js";
+import { loadKeys } from "../internal/load-keys.js";
 import { textTable } from "../internal/text-table.js";
 
 const FLAGS = {
   config: { type: "string" },
   "database-url": { type: "string" },
   table: { type: "string" },
+  "keys-file": { type: "string" },
   json: { type: "boolean" },
 } as const;
 
-const HELP = `Usage: fieldcrypt status [--table T] [--json] [--config FILE] [--database-url URL]
+const HELP = `Usage: fieldcrypt status [--table T] [--json] [--keys-file F] [--config FILE] [--database-url URL]
 
 Counts the cells of every configured encrypted column: plaintext, sealed under each key id, NULL,
 and the total. SQL only: no key is needed and nothing is decrypted; the key id is read from each
 cell's header.
 
+Below the counts, each key id's check value (spec/keys-v1.md) as the job runs on the table
+recorded it, and as the configured keys have it when FIELDCRYPT_KEYS or --keys-file is given. Two
+values for one id mean two different keys were used under that id: a warning says so, since the
+rows one of them sealed do not open with the other.
+
 Options:
   --table T            only this configured table
   --json               print a JSON array instead of the table
+  --keys-file F        compare with the keys in F (mode 0600) instead of FIELDCRYPT_KEYS
   --config FILE        the config module (default: ./fieldcrypt.config.mjs), whose default export
                        is { tables: [...] }: the options the app passes to encryptedTable
   --database-url URL   the database (default: DATABASE_URL)
@@ -56,6 +64,11 @@ export const status: Command = {
     const tables = selectTables(config, flags.table, "status");
     const pool = await openDatabase(url, 2, io);
     const statuses: ColumnStatus[] = [];
+    const checks: KeyCheck[] = [];
+    const configured =
+      flags["keys-file"] !== undefined || (io.env.FIELDCRYPT_KEYS ?? "").trim() !== ""
+        ? (await loadKeys(flags["keys-file"], io, { requirePrimary: false })).keyring
+        : undefined;
     try {
       for (const table of tables) {
         const types = await readColumnTypes(pool, table.table).catch((error: unknown) => {
@@ -88,12 +101,35 @@ export const status: Command = {
             ),
           );
         }
+        const recorded = await recordedCheckValues(query, table.table);
+        const seen = new Set(statuses.filter((s) => s.table === table.table).flatMap((s) => [...s.byKey.keys()]));
+        for (const keyId of [...new Set([...seen, ...recorded.keys()])].sort((a, b) => a.localeCompare(b))) {
+          const have = configured?.get(keyId)?.checkValue;
+          if (!recorded.has(keyId) && have === undefined) continue;
+          checks.push({ table: table.table, keyId, recorded: recorded.get(keyId) ?? [], configured: have });
+        }
       }
     } finally {
       await pool.end();
     }
     const legacy = tables.some((t) => Object.values(t.columns).some((c) => c.legacy !== undefined));
-    io.out(flags.json ? `${JSON.stringify(statuses.map(toJson), null, 2)}\n` : render(statuses, legacy));
+    io.out(
+      flags.json
+        ? `${JSON.stringify(
+            statuses.map((s) => toJson(s, checks)),
+            null,
+            2,
+          )}\n`
+        : render(statuses, legacy) + renderChecks(checks, configured !== undefined),
+    );
+    for (const check of checks) {
+      const values = materialsOf(check);
+      if (values.length > 1) {
+        io.err(
+          `warning: key ${check.keyId} of table ${check.table} names ${values.length} different keys (check values ${values.join(", ")}): the rows one sealed do not open with the others\n`,
+        );
+      }
+    }
     return EXIT_OK;
   },
 };
@@ -104,7 +140,34 @@ function total(s: ColumnStatus): number {
   return n;
 }
 
-function toJson(s: ColumnStatus) {
+/** One key id of one table: the check values job runs recorded for it, and the configured key's. */
+interface KeyCheck {
+  readonly table: string;
+  readonly keyId: string;
+  readonly recorded: readonly string[];
+  readonly configured: string | undefined;
+}
+
+/** The distinct materials a key id names: what runs recorded, and the configured key. */
+function materialsOf(check: KeyCheck): string[] {
+  return [...new Set([...check.recorded, ...(check.configured === undefined ? [] : [check.configured])])];
+}
+
+function renderChecks(checks: readonly KeyCheck[], withConfigured: boolean): string {
+  if (checks.length === 0) return "";
+  const header = ["TABLE", "KEY", "CHECK VALUE (JOB RUNS)", ...(withConfigured ? ["CHECK VALUE (CONFIGURED)"] : [])];
+  const rows = checks.map((c) => [
+    c.table,
+    c.keyId,
+    c.recorded.length === 0 ? "-" : c.recorded.join(", "),
+    ...(withConfigured ? [c.configured ?? "-"] : []),
+  ]);
+  return `\n${textTable(header, rows)}\n`;
+}
+
+function toJson(s: ColumnStatus, checks: readonly KeyCheck[]) {
+  const ids = new Set(s.byKey.keys());
+  const own = checks.filter((c) => c.table === s.table && ids.has(c.keyId));
   return {
     table: s.table,
     column: s.column,
@@ -114,6 +177,9 @@ function toJson(s: ColumnStatus) {
     null: s.nulls,
     total: total(s),
     failed: s.failed,
+    checkValues: Object.fromEntries(
+      own.map((c) => [c.keyId, { recorded: c.recorded, configured: c.configured ?? null }]),
+    ),
   };
 }
 

@@ -104,3 +104,24 @@ export async function latestJobFailures(query: QueryRows, table: string): Promis
   for (const row of rows) failures.set(row.column_name, Number(row.n));
   return failures;
 }
+
+/**
+ * The check values (spec/keys-v1.md) that job runs on `table` recorded for each key id, sorted:
+ * which material the jobs sealed the table's cells with. Two values under one id mean two different
+ * keys were used under that id. Empty when the runs table does not exist; runs from before check
+ * values recorded none.
+ */
+export async function recordedCheckValues(query: QueryRows, table: string): Promise<Map<string, string[]>> {
+  const recorded = new Map<string, string[]>();
+  const [exists] = await query<{ t: string | null }>("SELECT to_regclass('fieldcrypt_job_runs')::text AS t");
+  if (exists?.t == null) return recorded;
+  const rows = await query<{ id: string; check_value: string }>(
+    `SELECT DISTINCT k->>'id' AS id, k->>'checkValue' AS check_value
+       FROM fieldcrypt_job_runs, jsonb_array_elements(key_ids::jsonb) AS k
+      WHERE table_name = $1 AND event = 'start' AND k->>'checkValue' IS NOT NULL
+      ORDER BY 1, 2`,
+    [table],
+  );
+  for (const row of rows) recorded.set(row.id, [...(recorded.get(row.id) ?? []), row.check_value]);
+  return recorded;
+}

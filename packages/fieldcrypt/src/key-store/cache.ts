@@ -26,17 +26,19 @@ export interface CachedKeyRow {
   readonly scope: string | null;
   readonly rootKeyId: string;
   readonly wrapped: Uint8Array;
+  readonly checkValue: string | null;
 }
 
 /**
- * The binding of a cache entry: id, scope, root key id and SHA-256 of the wrapped bytes. A cached
+ * The binding of a cache entry: id, scope, root key id, SHA-256 of the wrapped bytes and the stored
+ * check value. A cached
  * key serves a load only when the row it comes from has the same binding, so a row changed under
  * a warm cache (tampered bytes, another scope or root key) goes through the full unwrap and its
  * checks, exactly as with a cold cache. @internal
  */
 export function cacheBinding(row: CachedKeyRow): string {
   const digest = createHash("sha256").update(row.wrapped).digest("base64url");
-  return JSON.stringify([row.id, row.scope, row.rootKeyId, digest]);
+  return JSON.stringify([row.id, row.scope, row.rootKeyId, digest, row.checkValue]);
 }
 
 const stores = new WeakMap<KeyCache, Map<string, Entry>>();

@@ -1,5 +1,6 @@
-import { randomBytes } from "node:crypto";
+import { createSecretKey, randomBytes } from "node:crypto";
 import type { Queryable } from "../internal/db-port.js";
+import { checkValueOf } from "../keyring/check-value.js";
 import type { RootKeyProvider } from "../kms/provider.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions, scopeParam } from "./internal.js";
 
@@ -9,6 +10,8 @@ export interface CreateDataKeyResult {
   readonly id: string;
   readonly scope: string | undefined;
   readonly rootKeyId: string;
+  /** The new key's public check value (`key.checkValue` of the keyrings that load it). */
+  readonly checkValue: string;
   /** Ids of the keys that were primary for the scope and are now decrypt-only. */
   readonly retired: readonly string[];
 }
@@ -35,7 +38,9 @@ export async function createDataKey(
   const id = `dk-${randomBytes(12).toString("base64url")}`;
   const material = randomBytes(32);
   let wrapped: Uint8Array;
+  let checkValue: string;
   try {
+    checkValue = checkValueOf(createSecretKey(material));
     wrapped = await callProvider(provider, () => provider.wrap(material, dataKeyAad(id, scopeValue)));
   } finally {
     material.fill(0);
@@ -45,10 +50,10 @@ export async function createDataKey(
   const text = `WITH retired AS (
        UPDATE fieldcrypt_keys SET state = 'decrypt-only', retired_at = now()
         WHERE scope IS NOT DISTINCT FROM $2::text AND state = 'primary' RETURNING id)
-     INSERT INTO fieldcrypt_keys (id, scope, state, root_key_id, wrapped_key)
-     SELECT $1::text, $2::text, 'primary', $3::text, $4::bytea FROM (SELECT count(*) FROM retired) AS r
+     INSERT INTO fieldcrypt_keys (id, scope, state, root_key_id, wrapped_key, check_value)
+     SELECT $1::text, $2::text, 'primary', $3::text, $4::bytea, $5::text FROM (SELECT count(*) FROM retired) AS r
      RETURNING (SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM retired) AS retired`;
-  const values = [id, scopeValue, provider.id, Buffer.from(wrapped)];
+  const values = [id, scopeValue, provider.id, Buffer.from(wrapped), checkValue];
   let rows: unknown[];
   for (let attempt = 1; ; attempt++) {
     try {
@@ -64,6 +69,6 @@ export async function createDataKey(
     }
   }
   const retired = ((rows[0] as { retired: string[] | null } | undefined)?.retired ?? []) as string[];
-  await audit(db, options, "key.create", scopeValue, [id], { rootKeyId: provider.id, retired });
-  return { id, scope: scopeValue ?? undefined, rootKeyId: provider.id, retired };
+  await audit(db, options, "key.create", scopeValue, [id], { rootKeyId: provider.id, checkValue, retired });
+  return { id, scope: scopeValue ?? undefined, rootKeyId: provider.id, checkValue, retired };
 }

@@ -1,7 +1,14 @@
 import { createSecretKey, type KeyObject } from "node:crypto";
-import { InvalidOption, isFieldcryptError, KeyDestroyed, RootKeyUnavailable } from "../errors/index.js";
+import {
+  InvalidOption,
+  isFieldcryptError,
+  KeyDestroyed,
+  KeyUnwrapFailed,
+  RootKeyUnavailable,
+} from "../errors/index.js";
 import type { Queryable } from "../internal/db-port.js";
 import { getKeyMaterial } from "../internal/key-material.js";
+import { checkValueOf } from "../keyring/check-value.js";
 import { createKeyring, type Keyring, type KeyringEntry } from "../keyring/keyring.js";
 import type { RootKeyProvider } from "../kms/provider.js";
 import { cacheBinding, cacheGet, cacheLoad, cacheRevoke, cacheSet, cacheTrack, type KeyCache } from "./cache.js";
@@ -28,6 +35,7 @@ interface KeyRow {
   readonly state: "primary" | "decrypt-only" | "destroyed";
   readonly root_key_id: string;
   readonly wrapped_key: Uint8Array | null;
+  readonly check_value: string | null;
 }
 
 /**
@@ -62,7 +70,7 @@ export async function loadKeyring(
   }
   const scopes = options.scopes.map((s) => scopeParam(s) as string);
   const { rows } = await db.query(
-    `SELECT id, scope, state, root_key_id, wrapped_key FROM fieldcrypt_keys
+    `SELECT id, scope, state, root_key_id, wrapped_key, check_value FROM fieldcrypt_keys
       WHERE scope = ANY($1::text[]) OR ($2::boolean AND scope IS NULL) ORDER BY id`,
     [scopes, options.shared !== false],
   );
@@ -119,6 +127,7 @@ async function materialOf(
     scope: row.scope,
     rootKeyId: row.root_key_id,
     wrapped: row.wrapped_key as Uint8Array,
+    checkValue: row.check_value,
   });
   const cached = cacheGet(cache, row.id, binding);
   if (cached !== undefined) return cached;
@@ -142,18 +151,23 @@ async function unwrapRow(
       `data key ${JSON.stringify(row.id)} is wrapped by root key ${JSON.stringify(row.root_key_id)}, which no given provider holds`,
     );
   }
-  let bytes: Uint8Array;
+  let material: KeyObject;
   try {
-    bytes = await callProvider(provider, () =>
+    const bytes = await callProvider(provider, () =>
       provider.unwrap(row.wrapped_key as Uint8Array, dataKeyAad(row.id, row.scope)),
     );
+    material = createSecretKey(bytes);
+    bytes.fill(0);
+    // The stored check value is public and writable by whoever writes the table, so it adds no
+    // secrecy; it catches a provider that unwraps to other material than the key was created with.
+    if (row.check_value !== null && checkValueOf(material) !== row.check_value) {
+      throw new KeyUnwrapFailed(provider.id);
+    }
   } catch (error) {
     const code = isFieldcryptError(error) ? error.code : "error";
     await audit(db, options, "key.unwrap-failed", row.scope, [row.id], { rootKeyId: provider.id, code });
     throw error;
   }
-  const material = createSecretKey(bytes);
-  bytes.fill(0);
   return material;
 }
 

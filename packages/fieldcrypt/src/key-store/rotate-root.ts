@@ -1,5 +1,7 @@
-import { InvalidOption } from "../errors/index.js";
+import { createSecretKey } from "node:crypto";
+import { InvalidOption, KeyUnwrapFailed } from "../errors/index.js";
 import type { Queryable } from "../internal/db-port.js";
+import { checkValueOf } from "../keyring/check-value.js";
 import type { RootKeyProvider } from "../kms/provider.js";
 import { audit, callProvider, dataKeyAad, type KeyEventOptions } from "./internal.js";
 
@@ -20,7 +22,8 @@ export interface RotateRootKeyResult {
  * Rewraps every live data key wrapped by `from` under `to`: the data keys, and therefore every cell,
  * stay the same — no row of application data is touched. Batches go by key id (keyset pagination)
  * and each UPDATE only changes rows still under `from`, so a stopped rotation resumes by running it
- * again. Destroyed keys stay destroyed. Exported from `fieldcrypt/key-store`.
+ * again. Destroyed keys stay destroyed. Each unwrapped key is checked against its stored check value,
+ * and rows from before check values were stored get theirs filled in. Exported from `fieldcrypt/key-store`.
  *
  * Old copies of wrapped keys under `from` remain in backups: destroy the old root key once the
  * backups that need it have expired.
@@ -43,19 +46,25 @@ export async function rotateRootKey(
   let after = "";
   for (;;) {
     const { rows } = await db.query(
-      `SELECT id, scope, wrapped_key FROM fieldcrypt_keys
+      `SELECT id, scope, wrapped_key, check_value FROM fieldcrypt_keys
         WHERE root_key_id = $1 AND state <> 'destroyed' AND id > $2 ORDER BY id LIMIT ${batchSize}`,
       [from.id, after],
     );
     if (rows.length === 0) break;
-    const batch = rows as { id: string; scope: string | null; wrapped_key: Uint8Array }[];
+    const batch = rows as { id: string; scope: string | null; wrapped_key: Uint8Array; check_value: string | null }[];
     after = (batch[batch.length - 1] as { id: string }).id;
-    const hex = await Promise.all(
+    const rewraps = await Promise.all(
       batch.map(async (row) => {
         const aad = dataKeyAad(row.id, row.scope);
         let material: Uint8Array;
+        let checkValue: string;
         try {
           material = await callProvider(from, () => from.unwrap(row.wrapped_key, aad));
+          checkValue = checkValueOf(createSecretKey(material));
+          if (row.check_value !== null && row.check_value !== checkValue) {
+            material.fill(0);
+            throw new KeyUnwrapFailed(from.id);
+          }
         } catch (error) {
           await audit(db, options, "key.unwrap-failed", row.scope, [row.id], {
             rootKeyId: from.id,
@@ -64,18 +73,20 @@ export async function rotateRootKey(
           throw error;
         }
         try {
-          return Buffer.from(await callProvider(to, () => to.wrap(material, aad))).toString("hex");
+          const wrapped = Buffer.from(await callProvider(to, () => to.wrap(material, aad))).toString("hex");
+          return { wrapped, checkValue };
         } finally {
           material.fill(0);
         }
       }),
     );
     const updated = await db.query(
-      `UPDATE fieldcrypt_keys AS k SET root_key_id = $1, wrapped_key = decode(u.w, 'hex')
-         FROM unnest($2::text[], $3::text[]) AS u(id, w)
-        WHERE k.id = u.id AND k.root_key_id = $4 AND k.state <> 'destroyed'
+      `UPDATE fieldcrypt_keys AS k SET root_key_id = $1, wrapped_key = decode(u.w, 'hex'),
+              check_value = coalesce(k.check_value, u.c)
+         FROM unnest($2::text[], $3::text[], $4::text[]) AS u(id, w, c)
+        WHERE k.id = u.id AND k.root_key_id = $5 AND k.state <> 'destroyed'
         RETURNING k.id`,
-      [to.id, batch.map((r) => r.id), hex, from.id],
+      [to.id, batch.map((r) => r.id), rewraps.map((r) => r.wrapped), rewraps.map((r) => r.checkValue), from.id],
     );
     const ids = (updated.rows as { id: string }[]).map((r) => r.id).sort();
     rewrapped += ids.length;

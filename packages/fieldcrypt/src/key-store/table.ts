@@ -3,7 +3,9 @@ import type { Queryable } from "../internal/db-port.js";
 /**
  * The data-key table: one row per data key, wrapped by the root key `root_key_id`. At most one
  * `primary` per scope (`NULL` scope = keys shared by every scope); a `destroyed` row has no key
- * bytes left. Exported from `fieldcrypt/key-store`.
+ * bytes left. `check_value` is the key's public check value (spec/keys-v1.md), written when the key
+ * is created and checked against the unwrapped material on every load (`NULL` in rows written before
+ * the column existed, until a root rotation fills it in). Exported from `fieldcrypt/key-store`.
  */
 export const KEY_TABLE_SQL: readonly string[] = [
   `CREATE TABLE IF NOT EXISTS fieldcrypt_keys (
@@ -15,8 +17,11 @@ export const KEY_TABLE_SQL: readonly string[] = [
   created_at timestamptz NOT NULL DEFAULT now(),
   retired_at timestamptz,
   destroyed_at timestamptz,
+  check_value text,
   CONSTRAINT fieldcrypt_keys_destroyed_has_no_bytes CHECK ((state = 'destroyed') = (wrapped_key IS NULL))
 )`,
+  // Tables created before check values existed gain the column (no row is rewritten).
+  "ALTER TABLE fieldcrypt_keys ADD COLUMN IF NOT EXISTS check_value text",
   `CREATE UNIQUE INDEX IF NOT EXISTS fieldcrypt_keys_one_primary ON fieldcrypt_keys ((coalesce(scope, ''))) WHERE state = 'primary'`,
   "CREATE INDEX IF NOT EXISTS fieldcrypt_keys_scope ON fieldcrypt_keys (scope)",
   "CREATE INDEX IF NOT EXISTS fieldcrypt_keys_root_key ON fieldcrypt_keys (root_key_id, id) WHERE state <> 'destroyed'",

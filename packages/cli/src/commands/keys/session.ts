@@ -80,6 +80,7 @@ export function keyJson(k: DataKeyInfo) {
     scope: k.scope ?? null,
     state: k.state,
     rootKeyId: k.rootKeyId,
+    checkValue: k.checkValue ?? null,
     createdAt: k.createdAt.toISOString(),
     retiredAt: k.retiredAt?.toISOString() ?? null,
     destroyedAt: k.destroyedAt?.toISOString() ?? null,
