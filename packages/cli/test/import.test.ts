@@ -107,11 +107,22 @@ describe.skipIf(!hasPython)(`fieldcrypt import on ${WHERE}`, () => {
     ]);
     const after = await runCli(["status", "--config", CONFIG, "--json"], { env });
     expect(JSON.parse(after.stdout)).toEqual([
-      { table: "diary", column: "body", plaintext: 1, legacy: 1, keys: { v1: 18 }, null: 1, total: 21, failed: 1 },
+      {
+        table: "diary",
+        column: "body",
+        plaintext: 1,
+        legacy: 1,
+        unreadable: 0,
+        keys: { v1: 18 },
+        null: 1,
+        total: 21,
+        failed: 1,
+        checkValues: { v1: { recorded: [expect.stringMatching(/^kcv1:/)], configured: null } },
+      },
     ]);
     const text = await runCli(["status", "--config", CONFIG], { env });
-    expect(text.stdout).toBe(
-      "TABLE  COLUMN  PLAINTEXT  LEGACY  KEY v1  NULL  TOTAL  FAILED\ndiary  body            1       1      18     1     21       1\n",
+    expect(text.stdout.split("\n\n")[0]).toBe(
+      "TABLE  COLUMN  PLAINTEXT  LEGACY  KEY v1  NULL  TOTAL  FAILED\ndiary  body            1       1      18     1     21       1",
     );
     const { rows } = await admin.query<{ body: string }>(`SELECT body FROM ${schema}.diary WHERE id <= 18 ORDER BY id`);
     expect(rows.every((r) => r.body.startsWith("fc1."))).toBe(true);

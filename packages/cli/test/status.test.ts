@@ -174,6 +174,7 @@ describe(`fieldcrypt status on ${WHERE}`, () => {
         column,
         plaintext: 0,
         legacy: 0,
+        unreadable: 0,
         keys: { v1 },
         null: nulls,
         total: 12,

@@ -20,8 +20,9 @@ const FLAGS = {
 
 const HELP = `Usage: fieldcrypt status [--table T] [--json] [--keys-file F] [--config FILE] [--database-url URL]
 
-Counts the cells of every configured encrypted column: plaintext, sealed under each key id, NULL,
-and the total. SQL only: no key is needed and nothing is decrypted; the key id is read from each
+Counts the values of every configured encrypted column: plaintext, sealed under each key id,
+unreadable (a value that starts like a cell, fc1. or the byte 0xFC, but whose header does not parse;
+shown only when there is one), NULL, and the total. SQL only: no key is needed and nothing is decrypted; the key id is read from each
 cell's header.
 
 Below the counts, each key id's check value (spec/keys-v1.md) as the job runs on the table
@@ -135,7 +136,7 @@ export const status: Command = {
 };
 
 function total(s: ColumnStatus): number {
-  let n = s.plaintext + s.legacy + s.nulls;
+  let n = s.plaintext + s.legacy + s.unreadable + s.nulls;
   for (const v of s.byKey.values()) n += v;
   return n;
 }
@@ -173,6 +174,7 @@ function toJson(s: ColumnStatus, checks: readonly KeyCheck[]) {
     column: s.column,
     plaintext: s.plaintext,
     legacy: s.legacy,
+    unreadable: s.unreadable,
     keys: Object.fromEntries([...s.byKey].sort(([a], [b]) => a.localeCompare(b))),
     null: s.nulls,
     total: total(s),
@@ -185,17 +187,20 @@ function toJson(s: ColumnStatus, checks: readonly KeyCheck[]) {
 
 /**
  * An aligned table: one row per column, one count column per key id seen; LEGACY when a column has
- * a legacy format configured, FAILED when the latest job of a table recorded failures.
+ * a legacy format configured, UNREADABLE when a value claims to be a cell but its header does not
+ * parse, FAILED when the latest job of a table recorded failures.
  */
 function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
   const keyIds = [...new Set(statuses.flatMap((s) => [...s.byKey.keys()]))].sort((a, b) => a.localeCompare(b));
   const failed = statuses.some((s) => s.failed > 0);
+  const unreadable = statuses.some((s) => s.unreadable > 0);
   const header = [
     "TABLE",
     "COLUMN",
     "PLAINTEXT",
     ...(legacy ? ["LEGACY"] : []),
     ...keyIds.map((k) => `KEY ${k}`),
+    ...(unreadable ? ["UNREADABLE"] : []),
     "NULL",
     "TOTAL",
     ...(failed ? ["FAILED"] : []),
@@ -206,6 +211,7 @@ function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
     String(s.plaintext),
     ...(legacy ? [String(s.legacy)] : []),
     ...keyIds.map((k) => String(s.byKey.get(k) ?? 0)),
+    ...(unreadable ? [String(s.unreadable)] : []),
     String(s.nulls),
     String(total(s)),
     ...(failed ? [String(s.failed)] : []),

@@ -10,6 +10,8 @@ export interface ColumnStatus {
   readonly plaintext: number;
   /** Values in the column's legacy format (counted only when one is configured). */
   readonly legacy: number;
+  /** Values that claim to be cells (`fc1.`, `0xFC`) but whose header does not parse: damaged. */
+  readonly unreadable: number;
   readonly nulls: number;
   /** Rows whose cell failed in the table's latest job (fieldcrypt_job_errors). */
   readonly failed: number;
@@ -27,17 +29,65 @@ export function binaryKeyIdSql(c: string): string {
   return `convert_from(substring(${c} FROM 6 FOR get_byte(${c}, 4)), 'SQL_ASCII')`;
 }
 
-/** True for a bytea value that starts like a binary cell (0xFC, then a header with the key id). */
+/** The base64url alphabet in index order, for the canonical-trailing-bits check of a text cell. */
+const B64URL = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+/** Largest payload of a cell (spec/cell-format-v1.md §3.6). */
+const MAX_PAYLOAD_BYTES = 64 * 1024 * 1024;
+
+/**
+ * True when the bytes `h` (holding at least a cell's header) and a total length `len` form a cell
+ * header that parses as the library's `parseHeader` does: magic, version, algorithm, type, key-id
+ * length and characters, and room for nonce and tag. Each test is its own CASE arm because SQL does
+ * not promise to evaluate `AND` in order, and `get_byte` past the end would throw.
+ */
+function headerParsesSql(h: string, len: string): string {
+  const k = `get_byte(${h}, 4)`;
+  return `CASE WHEN ${len} < 6 THEN FALSE
+    WHEN get_byte(${h}, 0) <> 252 OR get_byte(${h}, 1) <> 1 THEN FALSE
+    WHEN get_byte(${h}, 2) NOT IN (1, 2) OR get_byte(${h}, 3) NOT BETWEEN 1 AND 7 THEN FALSE
+    WHEN ${k} NOT BETWEEN 1 AND 32 THEN FALSE
+    WHEN ${len} - 5 - ${k} - CASE get_byte(${h}, 2) WHEN 1 THEN 24 ELSE 12 END - 16 NOT BETWEEN 0 AND ${MAX_PAYLOAD_BYTES} THEN FALSE
+    ELSE encode(substring(${h} FROM 6 FOR ${k}), 'escape') ~ '^[A-Za-z0-9._-]+$' END`;
+}
+
+/** True for a bytea value that starts like a binary cell (0xFC), well-formed or not. */
+export function looksLikeBinaryCellSql(c: string): string {
+  return `(octet_length(${c}) >= 1 AND get_byte(${c}, 0) = 252)`;
+}
+
+/** True for a bytea value that is a binary cell: its header parses (the cell may still not open). */
 export function isBinaryCellSql(c: string): string {
-  return `(octet_length(${c}) >= 5 AND get_byte(${c}, 0) = 252)`;
+  return `(CASE WHEN octet_length(${c}) < 6 THEN FALSE ELSE ${headerParsesSql(c, `octet_length(${c})`)} END)`;
 }
 
 /**
- * One `SELECT … GROUP BY` over `tableSql` (quoted) counting the cells of column `c` (quoted) by
- * state: a single sequential scan, or an index-only scan with an expression index on the key id.
+ * True for a text value that is a text cell: `fc1.`, canonical unpadded base64url, and a header that
+ * parses — the library's `isCell`. Any other text, `fc1.` or not, is classified without an error.
  */
-export function columnStatusSql(tableSql: string, c: string, binary: boolean, legacy?: LegacyMarker): string {
-  const sealed = binary ? isBinaryCellSql(c) : `${c} LIKE 'fc1.%'`;
+export function isTextCellSql(c: string): string {
+  const body = `substr(${c}, 5)`;
+  const n = `length(${body})`;
+  const bytes = `(${n} / 4 * 3 + CASE ${n} % 4 WHEN 0 THEN 0 ELSE ${n} % 4 - 1 END)`;
+  const h = `decode(translate(substr(${c}, 5, least(52, ${n} / 4 * 4)), '-_', '+/'), 'base64')`;
+  const last = `(strpos('${B64URL}', right(${c}, 1)) - 1)`;
+  return `(CASE WHEN ${c} NOT LIKE 'fc1.%' THEN FALSE
+    WHEN ${body} !~ '^[A-Za-z0-9_-]*$' OR ${n} % 4 = 1 THEN FALSE
+    WHEN ${n} % 4 = 2 AND ${last} & 15 <> 0 THEN FALSE
+    WHEN ${n} % 4 = 3 AND ${last} & 3 <> 0 THEN FALSE
+    WHEN ${bytes} < 6 THEN FALSE
+    ELSE ${headerParsesSql(h, bytes)} END)`;
+}
+
+/**
+ * The classification of column `c` (quoted) that status counts, as two SQL expressions: `kind`
+ * (null, key, legacy, unreadable, plaintext) and `state` (the key id of a cell, else ''). In the
+ * library's order: a cell is a value whose header parses; then a configured legacy format; then a
+ * value that claims to be a cell by its first bytes but does not parse (unreadable: no job seals or
+ * passes it); the rest is plaintext. Total: no value makes it throw.
+ */
+export function cellClassSql(c: string, binary: boolean, legacy?: LegacyMarker): { kind: string; state: string } {
+  const sealed = binary ? isBinaryCellSql(c) : isTextCellSql(c);
+  const looksSealed = binary ? looksLikeBinaryCellSql(c) : `${c} LIKE 'fc1.%'`;
   const keyId = binary ? binaryKeyIdSql(c) : keyIdSql(c);
   // A legacy format with text prefixes is told apart by them; one without a marker (raw AES-GCM)
   // claims every value that is not a cell.
@@ -49,9 +99,19 @@ export function columnStatusSql(tableSql: string, c: string, binary: boolean, le
         : legacy.textPrefixes.map((p) => `left(${c}, ${p.length}) = '${p.replaceAll("'", "''")}'`).join(" OR ") ||
           "FALSE";
   const legacyCase = isLegacy === undefined ? "" : ` WHEN ${isLegacy} THEN 'legacy'`;
-  return `SELECT CASE WHEN ${c} IS NULL THEN 'null' WHEN ${sealed} THEN 'key'${legacyCase} ELSE 'plaintext' END AS kind,
-              CASE WHEN ${c} IS NULL THEN '' WHEN ${sealed} THEN ${keyId} ELSE '' END AS state, count(*) AS n
-         FROM ${tableSql} GROUP BY 1, 2`;
+  return {
+    kind: `CASE WHEN ${c} IS NULL THEN 'null' WHEN ${sealed} THEN 'key'${legacyCase} WHEN ${looksSealed} THEN 'unreadable' ELSE 'plaintext' END`,
+    state: `CASE WHEN ${c} IS NULL THEN '' WHEN ${sealed} THEN ${keyId} ELSE '' END`,
+  };
+}
+
+/**
+ * One `SELECT … GROUP BY` over `tableSql` (quoted) counting the cells of column `c` (quoted) by
+ * state: a single sequential scan, or an index-only scan with an expression index on the key id.
+ */
+export function columnStatusSql(tableSql: string, c: string, binary: boolean, legacy?: LegacyMarker): string {
+  const { kind, state } = cellClassSql(c, binary, legacy);
+  return `SELECT ${kind} AS kind, ${state} AS state, count(*) AS n FROM ${tableSql} GROUP BY 1, 2`;
 }
 
 /** A configured legacy format, as far as SQL can tell it apart. */
@@ -77,14 +137,16 @@ export async function countColumn(
   let plaintext = 0;
   let legacy = 0;
   let nulls = 0;
+  let unreadable = 0;
   for (const row of rows) {
     const n = Number(row.n);
     if (row.kind === "null") nulls += n;
+    else if (row.kind === "unreadable") unreadable += n;
     else if (row.kind === "plaintext") plaintext += n;
     else if (row.kind === "legacy") legacy += n;
     else byKey.set(row.state, (byKey.get(row.state) ?? 0) + n);
   }
-  return { table, column, plaintext, legacy, nulls, failed, byKey };
+  return { table, column, plaintext, legacy, unreadable, nulls, failed, byKey };
 }
 
 /**
