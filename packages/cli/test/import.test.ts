@@ -113,6 +113,7 @@ describe.skipIf(!hasPython)(`fieldcrypt import on ${WHERE}`, () => {
         plaintext: 1,
         legacy: 1,
         unreadable: 0,
+        pendingImport: 0,
         keys: { v1: 18 },
         null: 1,
         total: 21,
@@ -126,5 +127,46 @@ describe.skipIf(!hasPython)(`fieldcrypt import on ${WHERE}`, () => {
     );
     const { rows } = await admin.query<{ body: string }>(`SELECT body FROM ${schema}.diary WHERE id <= 18 ORDER BY id`);
     expect(rows.every((r) => r.body.startsWith("fc1."))).toBe(true);
+  });
+
+  it("status counts the values still waiting in an importFrom source column, and the import takes them", async () => {
+    const config = join(dir, "import-from.mjs");
+    writeFileSync(
+      config,
+      `import { fernetFormat } from ${JSON.stringify(LEGACY)};
+const fernet = fernetFormat({ key: process.env.TEST_FERNET_KEY });
+export default { tables: [
+  { table: "journal", primaryKey: ["id"], scope: { column: "user_id" }, columns: { body: { legacy: fernet } }, importFrom: { body: "body_fernet" } },
+] };\n`,
+    );
+    await admin.query(
+      `CREATE TABLE ${schema}.journal (id integer PRIMARY KEY, user_id integer NOT NULL, body_fernet text, body text)`,
+    );
+    await admin.query(`INSERT INTO ${schema}.journal SELECT * FROM unnest($1::integer[], $2::integer[], $3::text[])`, [
+      [1, 2, 3, 4],
+      [1, 1, 2, 2],
+      [tokens[0], tokens[1], tokens[2], null],
+    ]);
+    const before = await runCli(["status", "--config", config], { env });
+    expect(before.stdout).toBe(
+      "TABLE    COLUMN  PLAINTEXT  LEGACY  TO IMPORT  NULL  TOTAL\njournal  body            0       0          3     1      4\n",
+    );
+    const json = await runCli(["status", "--config", config, "--json"], { env });
+    expect(JSON.parse(json.stdout)).toMatchObject([{ column: "body", pendingImport: 3, null: 1, total: 4 }]);
+    const run = await runCli(["import", "--config", config], { env: { ...env, FIELDCRYPT_KEYS: `v1=${KEY1}` } });
+    expectNoSecrets(run, tokens);
+    expect(run.exit).toBe(0);
+    const after = await runCli(["status", "--config", config, "--json"], { env });
+    expect(JSON.parse(after.stdout)).toMatchObject([{ column: "body", pendingImport: 0, keys: { v1: 3 }, null: 1 }]);
+    const missing = join(dir, "import-from-missing.mjs");
+    writeFileSync(
+      missing,
+      `export default { tables: [{ table: "journal", columns: { body: {} }, importFrom: { body: "nope" } }] };\n`,
+    );
+    const refused = await runCli(["status", "--config", missing], { env });
+    expect([refused.exit, refused.stderr]).toEqual([
+      1,
+      errorLines("column journal.nope (importFrom of body) does not exist", "check the config's importFrom"),
+    ]);
   });
 });

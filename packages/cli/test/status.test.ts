@@ -175,6 +175,7 @@ describe(`fieldcrypt status on ${WHERE}`, () => {
         plaintext: 0,
         legacy: 0,
         unreadable: 0,
+        pendingImport: 0,
         keys: { v1 },
         null: nulls,
         total: 12,

@@ -9,6 +9,7 @@ import type { Command } from "../internal/command.js";
 import { EXIT_OK } from "../internal/exit-codes.js";
 import { loadKeys } from "../internal/load-keys.js";
 import { textTable } from "../internal/text-table.js";
+import { importFromOf } from "./jobs/run-one.js";
 
 const FLAGS = {
   config: { type: "string" },
@@ -22,8 +23,9 @@ const HELP = `Usage: fieldcrypt status [--table T] [--json] [--keys-file F] [--c
 
 Counts the values of every configured encrypted column: plaintext, sealed under each key id,
 unreadable (a value that starts like a cell, fc1. or the byte 0xFC, but whose header does not parse;
-shown only when there is one), NULL, and the total. SQL only: no key is needed and nothing is decrypted; the key id is read from each
-cell's header.
+shown only when there is one), waiting for import (TO IMPORT: the column is NULL and its
+importFrom source column holds a value), NULL, and the total. SQL only: no key is needed and
+nothing is decrypted; the key id is read from each cell's header.
 
 Below the counts, each key id's check value (spec/keys-v1.md) as the job runs on the table
 recorded it, and as the configured keys have it when FIELDCRYPT_KEYS or --keys-file is given. Two
@@ -84,10 +86,18 @@ export const status: Command = {
         const query = async <Row>(sql: string, params?: readonly unknown[]) =>
           (await pool.query(sql, params === undefined ? undefined : [...params])).rows as Row[];
         const failures = await latestJobFailures(query, table.table);
+        const importFrom = importFromOf(table) ?? {};
         for (const [column, options] of Object.entries(table.columns)) {
           const type = types.get(column);
           if (type === undefined)
             throw operationError(`column ${table.table}.${column} does not exist`, "check the config's column names");
+          const source = importFrom[column];
+          if (source !== undefined && !types.has(source)) {
+            throw operationError(
+              `column ${table.table}.${source} (importFrom of ${column}) does not exist`,
+              "check the config's importFrom",
+            );
+          }
           const legacy = options.legacy === undefined ? undefined : { textPrefixes: options.legacy.textPrefixes };
           statuses.push(
             await countColumn(
@@ -99,6 +109,7 @@ export const status: Command = {
               type === "bytea",
               legacy,
               failures.get(column) ?? 0,
+              source === undefined ? undefined : quoteIdentifier(source),
             ),
           );
         }
@@ -136,7 +147,7 @@ export const status: Command = {
 };
 
 function total(s: ColumnStatus): number {
-  let n = s.plaintext + s.legacy + s.unreadable + s.nulls;
+  let n = s.plaintext + s.legacy + s.unreadable + s.pendingImport + s.nulls;
   for (const v of s.byKey.values()) n += v;
   return n;
 }
@@ -175,6 +186,7 @@ function toJson(s: ColumnStatus, checks: readonly KeyCheck[]) {
     plaintext: s.plaintext,
     legacy: s.legacy,
     unreadable: s.unreadable,
+    pendingImport: s.pendingImport,
     keys: Object.fromEntries([...s.byKey].sort(([a], [b]) => a.localeCompare(b))),
     null: s.nulls,
     total: total(s),
@@ -194,6 +206,7 @@ function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
   const keyIds = [...new Set(statuses.flatMap((s) => [...s.byKey.keys()]))].sort((a, b) => a.localeCompare(b));
   const failed = statuses.some((s) => s.failed > 0);
   const unreadable = statuses.some((s) => s.unreadable > 0);
+  const pending = statuses.some((s) => s.pendingImport > 0);
   const header = [
     "TABLE",
     "COLUMN",
@@ -201,6 +214,7 @@ function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
     ...(legacy ? ["LEGACY"] : []),
     ...keyIds.map((k) => `KEY ${k}`),
     ...(unreadable ? ["UNREADABLE"] : []),
+    ...(pending ? ["TO IMPORT"] : []),
     "NULL",
     "TOTAL",
     ...(failed ? ["FAILED"] : []),
@@ -212,6 +226,7 @@ function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
     ...(legacy ? [String(s.legacy)] : []),
     ...keyIds.map((k) => String(s.byKey.get(k) ?? 0)),
     ...(unreadable ? [String(s.unreadable)] : []),
+    ...(pending ? [String(s.pendingImport)] : []),
     String(s.nulls),
     String(total(s)),
     ...(failed ? [String(s.failed)] : []),

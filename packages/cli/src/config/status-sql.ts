@@ -12,6 +12,9 @@ export interface ColumnStatus {
   readonly legacy: number;
   /** Values that claim to be cells (`fc1.`, `0xFC`) but whose header does not parse: damaged. */
   readonly unreadable: number;
+  /** Rows whose column is NULL while its `importFrom` source column holds a value: not imported yet. */
+  readonly pendingImport: number;
+  /** NULL values (not counting those waiting for import). */
   readonly nulls: number;
   /** Rows whose cell failed in the table's latest job (fieldcrypt_job_errors). */
   readonly failed: number;
@@ -109,9 +112,20 @@ export function cellClassSql(c: string, binary: boolean, legacy?: LegacyMarker):
  * One `SELECT … GROUP BY` over `tableSql` (quoted) counting the cells of column `c` (quoted) by
  * state: a single sequential scan, or an index-only scan with an expression index on the key id.
  */
-export function columnStatusSql(tableSql: string, c: string, binary: boolean, legacy?: LegacyMarker): string {
+export function columnStatusSql(
+  tableSql: string,
+  c: string,
+  binary: boolean,
+  legacy?: LegacyMarker,
+  sourceSql?: string,
+): string {
   const { kind, state } = cellClassSql(c, binary, legacy);
-  return `SELECT ${kind} AS kind, ${state} AS state, count(*) AS n FROM ${tableSql} GROUP BY 1, 2`;
+  // With an import source column, an empty target whose source holds a value is waiting for import.
+  const pending =
+    sourceSql === undefined
+      ? kind
+      : `CASE WHEN ${c} IS NULL AND ${sourceSql} IS NOT NULL THEN 'pending' ELSE ${kind} END`;
+  return `SELECT ${pending} AS kind, ${state} AS state, count(*) AS n FROM ${tableSql} GROUP BY 1, 2`;
 }
 
 /** A configured legacy format, as far as SQL can tell it apart. */
@@ -129,24 +143,27 @@ export async function countColumn(
   binary: boolean,
   legacyMarker?: LegacyMarker,
   failed = 0,
+  sourceSql?: string,
 ): Promise<ColumnStatus> {
   const rows = await query<{ state: string; kind: string; n: string | number }>(
-    columnStatusSql(tableSql, columnSql, binary, legacyMarker),
+    columnStatusSql(tableSql, columnSql, binary, legacyMarker, sourceSql),
   );
   const byKey = new Map<string, number>();
   let plaintext = 0;
   let legacy = 0;
   let nulls = 0;
   let unreadable = 0;
+  let pendingImport = 0;
   for (const row of rows) {
     const n = Number(row.n);
     if (row.kind === "null") nulls += n;
+    else if (row.kind === "pending") pendingImport += n;
     else if (row.kind === "unreadable") unreadable += n;
     else if (row.kind === "plaintext") plaintext += n;
     else if (row.kind === "legacy") legacy += n;
     else byKey.set(row.state, (byKey.get(row.state) ?? 0) + n);
   }
-  return { table, column, plaintext, legacy, unreadable, nulls, failed, byKey };
+  return { table, column, plaintext, legacy, unreadable, pendingImport, nulls, failed, byKey };
 }
 
 /**
