@@ -239,6 +239,28 @@ describe("verify", () => {
     expect(errors.map((e) => [e.rowKey, e.column, e.code])).toEqual([[["5"], "body", "ERR_INVALID_CELL"]]);
   });
 
+  it("in a strict column, plaintext and legacy values fail the row (ERR_NOT_ENCRYPTED); in transition mode they are left alone", async () => {
+    await seed(4);
+    await runJob(db, notesTable(ringV1), { kind: "encrypt" });
+    await tdb.query("UPDATE notes SET body = 'still plaintext' WHERE id = 2");
+    await tdb.query("UPDATE notes SET body = 'gAAAAAB-a-legacy-fernet-token' WHERE id = 3");
+    const strict = encryptedTable(ringV1, {
+      table: "notes",
+      primaryKey: ["id"],
+      scope: { column: "clinic_id" },
+      columns: { body: { type: "string" } },
+    });
+    const result = await runJob(db, strict, { kind: "verify" });
+    expect(result).toMatchObject({ status: "done", processed: 4, changed: 0, failed: 2 });
+    const errors = await listJobErrors(db, result.jobId as string);
+    expect(errors.map((e) => [e.rowKey, e.code])).toEqual([
+      [["2"], "ERR_NOT_ENCRYPTED"],
+      [["3"], "ERR_NOT_ENCRYPTED"],
+    ]);
+    // The transition-mode table of these tests: the same rows verify with no failure.
+    expect(await runJob(db, notesTable(ringV1), { kind: "verify" })).toMatchObject({ failed: 0, processed: 4 });
+  });
+
   it("a sample reads and decrypts about that fraction of the rows, in key order, across batches", async () => {
     await tdb.query(
       "INSERT INTO notes (id, clinic_id, body) SELECT g, 'clinic-' || (g % 2), 'note ' || g FROM generate_series(1, 2000) g",

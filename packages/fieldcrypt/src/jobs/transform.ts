@@ -3,7 +3,7 @@
 import type { BlindIndex } from "../blind-index/index.js";
 import { inspectCell, isCell } from "../cell/inspect.js";
 import type { EncryptedColumnCodec, RowContext } from "../column/index.js";
-import { InvalidCell, UnsupportedValue } from "../errors/index.js";
+import { InvalidCell, NotEncrypted, UnsupportedValue } from "../errors/index.js";
 import { FIXED_HEADER_BYTES, MAGIC, MAX_KEY_ID_BYTES, TEXT_PREFIX } from "../internal/format.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
@@ -60,7 +60,13 @@ export function transformCell(
     if (blindIndex === undefined) return { value };
     return { value, blindIndex: blindIndex.index.compute(stored as string, ctx.scope) };
   }
-  if (!looksLikeCell(stored)) return undefined; // plaintext: only encrypt jobs touch it
+  if (!looksLikeCell(stored)) {
+    // A strict column promises cells only: verify reports anything else (plaintext, a legacy value
+    // not imported yet) as a failure of the row, so a clean verify means every value is a cell that
+    // opens. In transition mode such values are expected, and only encrypt and import jobs touch them.
+    if (kind === "verify" && column.mode === "strict") throw new NotEncrypted(field);
+    return undefined;
+  }
   const ctx = context();
   if (kind === "rotate") {
     const primary = (keyring as Keyring).primary(ctx.scope).id;
