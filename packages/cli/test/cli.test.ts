@@ -48,6 +48,7 @@ function keyFile(name: string, text: string, mode: number): string {
 const GOOD_FILE = keyFile("good.keys", `# test keys\nv1=${KEY1}\n`, 0o600);
 const OPEN_FILE = keyFile("open.keys", `v1=${KEY1}\n`, 0o644);
 const TWO_KEYS_FILE = keyFile("two.keys", `v1=${KEY1}\nv2=${KEY2}\nprimary=v2\n`, 0o600);
+const BAD_PRIMARY_FILE = keyFile("bad-primary.keys", `v1=${KEY1}\nprimary=v9\n`, 0o600);
 const MISSING_FILE = join(dir, "missing.keys");
 
 const DECRYPTION_FAILED = errorLines(
@@ -298,7 +299,20 @@ const cases: CliCase[] = [
     env: { ...ENV1, FIELDCRYPT_PRIMARY_KEY: "v9" },
     stdin: "x",
     exit: 3,
-    stderr: errorLines("the primary key id is not among the keys of FIELDCRYPT_KEYS", KEYRING_HINT),
+    stderr: errorLines(
+      'FIELDCRYPT_PRIMARY_KEY names key "v9", which is not among the keys of FIELDCRYPT_KEYS',
+      KEYRING_HINT,
+    ),
+  },
+  {
+    name: "a key file's primary= names a missing key",
+    args: ["encrypt", ...CTX_ARGS, "--keys-file", BAD_PRIMARY_FILE],
+    stdin: "x",
+    exit: 3,
+    stderr: errorLines(
+      `the primary= entry names key "v9", which is not among the keys of key file ${BAD_PRIMARY_FILE}`,
+      KEYRING_HINT,
+    ),
   },
   {
     name: "key file readable by others (0644)",
@@ -687,6 +701,20 @@ describe("keygen --out", () => {
 
 // ---- leaks ----------------------------------------------------------------------------------
 
+describe("a keyring describes itself without its material", () => {
+  it("String(keyring) counts its keys in the right number", () => {
+    expect(String(keyring1)).toBe("Keyring(1 key, material redacted)");
+    expect(
+      String(
+        createKeyring([
+          { id: "v1", secret: KEY1 },
+          { id: "v2", secret: KEY2, primary: true },
+        ]),
+      ),
+    ).toBe("Keyring(2 keys, material redacted)");
+  });
+});
+
 describe("the CLI never prints plaintext or key material where it should not", () => {
   const PLAINTEXT = "CANARY-PLAINTEXT-7f3a";
   const KEY_BODY = "CANARYkeyMaterial7f3aCANARYkeyMaterial7f3aA"; // 43 base64url characters
@@ -743,9 +771,10 @@ describe("the CLI never prints plaintext or key material where it should not", (
       stdin: "x",
     },
     {
+      // A value that is a well-formed key id is named in the message (ids are safe to print); one that is not, never.
       name: "plaintext as FIELDCRYPT_PRIMARY_KEY",
       args: ["encrypt", ...CTX_ARGS],
-      env: { ...CANARY_ENV, FIELDCRYPT_PRIMARY_KEY: PLAINTEXT },
+      env: { ...CANARY_ENV, FIELDCRYPT_PRIMARY_KEY: `${PLAINTEXT} 42` },
       stdin: "x",
     },
     { name: "cell on another key", args: ["decrypt", ...CTX_ARGS], env: ENV1, stdin: canaryCell },

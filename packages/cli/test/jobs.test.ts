@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createKeyring, generateKeyString } from "fieldcrypt/keyring";
@@ -93,6 +93,18 @@ describe("fieldcrypt jobs: command line and configuration errors (no database ne
       args: ["jobs", "run", "--kind", "encrypt", "--workers", "0"],
       exit: 2,
       stderr: errorLines("--workers must be an integer from 1 to 64", "run `fieldcrypt jobs --help`"),
+    },
+    {
+      name: "a negative --workers is a bad value, not a missing one",
+      args: ["jobs", "run", "--kind", "encrypt", "--workers", "-1"],
+      exit: 2,
+      stderr: errorLines("--workers must be an integer from 1 to 64", "run `fieldcrypt jobs --help`"),
+    },
+    {
+      name: "a negative --batch-size",
+      args: ["jobs", "resume", "some-job", "--batch-size", "-100"],
+      exit: 2,
+      stderr: errorLines("--batch-size must be an integer from 1 to 100000", "run `fieldcrypt jobs --help`"),
     },
     {
       name: "no database URL",
@@ -364,11 +376,14 @@ describe(`fieldcrypt jobs on ${WHERE}`, () => {
     });
   });
 
-  it("Ctrl-C stops at a batch boundary with exit 130 and the resume command; resume finishes", async () => {
+  it("Ctrl-C stops at a batch boundary with exit 130 and a resume command that runs as printed", async () => {
     const config = file(
       "bulk.mjs",
       `export default { tables: [{ table: "bulk", primaryKey: ["id"], scope: { column: "tenant" }, columns: { body: {} } }] };\n`,
     );
+    const keysFile = file("bulk.keys", `v1=${KEY1}\n`);
+    chmodSync(keysFile, 0o600);
+    const url = env.DATABASE_URL as string;
     const child = spawn(
       process.execPath,
       [
@@ -379,12 +394,16 @@ describe(`fieldcrypt jobs on ${WHERE}`, () => {
         "encrypt",
         "--config",
         config,
+        "--keys-file",
+        keysFile,
+        "--database-url",
+        url,
         "--batch-size",
         "100",
         "--max-rows-per-second",
         "500",
       ],
-      { env: { PATH: process.env.PATH ?? "", ...env, ...ENV1 }, stdio: ["ignore", "pipe", "pipe"] },
+      { env: { PATH: process.env.PATH ?? "" }, stdio: ["ignore", "pipe", "pipe"] },
     );
     let stdout = "";
     let stderr = "";
@@ -401,10 +420,21 @@ describe(`fieldcrypt jobs on ${WHERE}`, () => {
     expect(exit).toBe(130);
     expect(stdout).toMatch(/\nencrypt bulk: stopped, \d+ rows read/);
     const id = /resume ([0-9a-f-]{36})/.exec(stderr)?.[1] as string;
+    // The flags that were given come back (the URL without its password, shell-quoted when it must be).
+    const shownUrl = new URL(url.startsWith("pglite:") ? "pglite://x" : url);
+    const hasPassword = !url.startsWith("pglite:") && shownUrl.password !== "";
+    shownUrl.password = "";
+    const urlWord = url.startsWith("pglite:") ? url : shownUrl.toString();
+    const quoted = /^[A-Za-z0-9_/.,:@%+=-]+$/.test(urlWord) ? urlWord : `'${urlWord}'`;
+    const command = `fieldcrypt jobs resume ${id} --config ${config} --keys-file ${keysFile} --database-url ${quoted}`;
     expect(stderr).toBe(
-      `fieldcrypt: interrupted at a batch boundary; nothing is half-written\nfieldcrypt: hint: run \`fieldcrypt jobs resume ${id}\` to continue\n`,
+      `fieldcrypt: interrupted at a batch boundary; nothing is half-written\nfieldcrypt: hint: run \`${command}\` to continue\n`,
     );
-    const resume = await runCli(["jobs", "resume", id, "--config", config], { env: { ...env, ...ENV1 } });
+    // Run literally, with nothing in the environment but PATH (and the password, kept out of the hint).
+    const words = [...command.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2] ?? "");
+    const resume = await runCli(words.slice(1), {
+      env: hasPassword ? { PGPASSWORD: decodeURIComponent(new URL(url).password) } : {},
+    });
     expectNoSecrets(resume);
     expect(resume.exit).toBe(0);
     expect(resume.stdout).toMatch(/\nencrypt bulk: done, 2000 rows read, 2000 changed, 0 skipped, 0 failed; job /);

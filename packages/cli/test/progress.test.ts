@@ -56,6 +56,19 @@ describe("progress reporter", () => {
     expect(stream.text.split("\n")).toHaveLength(2);
   });
 
+  it("says stopped, not done, in the last frame of a stopped run (Ctrl-C), and failed for a failed one", () => {
+    const stream = fakeStream(true);
+    const progress = createProgress({ stream, kind: "encrypt", table: "bulk", total: 2000 });
+    progress.update({ processed: 500, rate: 500 });
+    progress.done("stopped");
+    const frames = stream.text.split("\r").slice(1);
+    expect(frames[1]).toBe(
+      `encrypt bulk [${"█".repeat(6)}${"·".repeat(18)}] 500/2,000 rows  500 rows/s  stopped\x1b[K\n`,
+    );
+    expect(barLine("encrypt", "bulk", 500, 2000, 500, "failed")).toMatch(/ failed$/);
+    expect(barLine("encrypt", "bulk", 2000, 2000, 500, "done")).toMatch(/ done$/);
+  });
+
   it("cuts the bar line to the terminal width", () => {
     const stream = fakeStream(true, 30);
     const progress = createProgress({ stream, kind: "rotate", table: "notes", total: 10 });

@@ -54,7 +54,8 @@ function binaryValue(): Buffer {
     case 0:
       return base;
     case 1: {
-      base[int(base.length)] ^= 1 << int(8);
+      const at = int(base.length);
+      base[at] = (base[at] as number) ^ (1 << int(8));
       return base;
     }
     case 2:
@@ -99,8 +100,9 @@ function textValue(): string {
 /** What the library says of a value: the class status must report. */
 function expected(value: string | Buffer | null): [string, string] {
   if (value === null) return ["null", ""];
-  if (isCell(value)) return ["key", inspectCell(value).keyId];
+  // Computed before isCell, whose type guard leaves nothing for the other branch.
   const claims = typeof value === "string" ? value.startsWith("fc1.") : value[0] === 0xfc;
+  if (isCell(value)) return ["key", inspectCell(value).keyId];
   return [claims ? "unreadable" : "plaintext", ""];
 }
 

@@ -107,6 +107,10 @@ describe("tampering is detected", () => {
     ["action", "UPDATE fieldcrypt_audit SET action = 'tampered' WHERE seq = 4"],
     ["scope", "UPDATE fieldcrypt_audit SET scope = 'tenant-x' WHERE seq = 4"],
     ["key ids", "UPDATE fieldcrypt_audit SET key_ids = '{dk-other}' WHERE seq = 4"],
+    // text[] allows NULL elements and more dimensions; appendAudit never writes either (found by npm run fuzz).
+    ["key ids with a NULL", "UPDATE fieldcrypt_audit SET key_ids = key_ids || ARRAY[NULL::text] WHERE seq = 4"],
+    ["key ids only NULL", "UPDATE fieldcrypt_audit SET key_ids = '{NULL}' WHERE seq = 4"],
+    ["key ids in two dimensions", "UPDATE fieldcrypt_audit SET key_ids = '{{dk-1,dk-2},{dk-3,NULL}}' WHERE seq = 4"],
     ["details", `UPDATE fieldcrypt_audit SET details = '{"n":4,"root":"local-2"}' WHERE seq = 4`],
     ["at", "UPDATE fieldcrypt_audit SET at = at + interval '1 microsecond' WHERE seq = 4"],
     ["mac", "UPDATE fieldcrypt_audit SET mac = prev_mac WHERE seq = 4"],

@@ -471,7 +471,7 @@ describe("loadKeyringFromEnv", () => {
       () =>
         loadKeyringFromEnv({ FIELDCRYPT_KEYS: `v1=${K1}`, FIELDCRYPT_PRIMARY_KEY: "v9" }, { requirePrimary: false }),
       "ERR_INVALID_KEYRING",
-      "the primary key id is not among the keys of FIELDCRYPT_KEYS",
+      'FIELDCRYPT_PRIMARY_KEY names key "v9", which is not among the keys of FIELDCRYPT_KEYS',
     );
     // The default (and an explicit true) refuses several keys without a primary.
     expectThrows(
@@ -505,13 +505,13 @@ describe("loadKeyringFromEnv", () => {
       "FIELDCRYPT_PRIMARY_KEY naming an unknown id",
       { FIELDCRYPT_KEYS: `v1=${K1},v2=${K2}`, FIELDCRYPT_PRIMARY_KEY: "v3" },
       "ERR_INVALID_KEYRING",
-      "the primary key id is not among the keys of FIELDCRYPT_KEYS",
+      'FIELDCRYPT_PRIMARY_KEY names key "v3", which is not among the keys of FIELDCRYPT_KEYS',
     ],
     [
       "FIELDCRYPT_PRIMARY_KEY naming an unknown id, one key",
       { FIELDCRYPT_KEYS: `v1=${K1}`, FIELDCRYPT_PRIMARY_KEY: "v2" },
       "ERR_INVALID_KEYRING",
-      "the primary key id is not among the keys of FIELDCRYPT_KEYS",
+      'FIELDCRYPT_PRIMARY_KEY names key "v2", which is not among the keys of FIELDCRYPT_KEYS',
     ],
     [
       "FIELDCRYPT_PRIMARY_KEY not a key id",
@@ -523,7 +523,7 @@ describe("loadKeyringFromEnv", () => {
       "a primary= entry naming an unknown id",
       { FIELDCRYPT_KEYS: `v1=${K1},primary=v2` },
       "ERR_INVALID_KEYRING",
-      "the primary key id is not among the keys of FIELDCRYPT_KEYS",
+      'the primary= entry names key "v2", which is not among the keys of FIELDCRYPT_KEYS',
     ],
     [
       "primary= and FIELDCRYPT_PRIMARY_KEY disagree",
@@ -677,7 +677,7 @@ describe("loadKeyringFile", () => {
       "a primary= naming an unknown id",
       `v1=${K1}\nprimary=v2\n`,
       "ERR_INVALID_KEYRING",
-      (p) => `the primary key id is not among the keys of key file ${p}`,
+      (p) => `the primary= entry names key "v2", which is not among the keys of key file ${p}`,
     ],
     [
       "a malformed entry",
@@ -761,6 +761,7 @@ describe("redaction of Key and Keyring", () => {
       ],
     });
     expect(String(keyring)).toBe("Keyring(3 keys, material redacted)");
+    expect(String(createKeyring([{ id: "v1", secret: K1, primary: true }]))).toBe("Keyring(1 key, material redacted)");
     expect(Object.keys(keyring)).toStrictEqual([]);
     expect(Object.isFrozen(keyring)).toBe(true);
     expectRedacted(keyring, B1, B2, B3);

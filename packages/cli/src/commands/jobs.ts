@@ -236,6 +236,7 @@ async function runCommand(argv: readonly string[], io: Io): Promise<ExitCode> {
         jobId: undefined,
         retry: false,
         sample,
+        resumeFlags: flags,
       });
       if (outcome === "interrupted") return EXIT_INTERRUPTED;
       if (outcome === "failed") failed = true;
@@ -282,6 +283,7 @@ async function resumeCommand(argv: readonly string[], io: Io, retry: boolean): P
       dryRun: flags["dry-run"],
       jobId: id,
       retry,
+      resumeFlags: flags,
     });
     return outcome === "interrupted" ? EXIT_INTERRUPTED : outcome === "failed" ? EXIT_FAILED : EXIT_OK;
   } finally {

@@ -4,21 +4,43 @@
  */
 import pg from "pg";
 import type { CliDatabase } from "../internal/cli-database.js";
-import { configError, operationError } from "../internal/cli-error.js";
+import { configError, operationError, usageError } from "../internal/cli-error.js";
 import type { Io } from "../internal/io.js";
 import { openPglite } from "../internal/pglite.js";
+import { type ConnectionTarget, connectionError } from "./connection-error.js";
 
 export type { CliDatabase, OpenDatabase } from "../internal/cli-database.js";
+
+const PGLITE_PREFIX = "pglite:";
 
 const URL_HINT =
   "pass --database-url postgres://USER@HOST:5432/DB or set DATABASE_URL (a password is best kept in PGPASSWORD or ~/.pgpass)";
 
-/** The database URL, required: a config error (exit 3) when neither is given. */
+/**
+ * The database URL, required: a config error (exit 3) when neither is given, a usage error (exit 2)
+ * when it is neither a postgres:// nor a pglite: URL.
+ */
 export function databaseUrl(flag: string | undefined, io: Io): string {
   const url = flag ?? io.env.DATABASE_URL;
   if (url === undefined || url.trim() === "")
     throw configError("no database: DATABASE_URL is not set and no --database-url was given", URL_HINT);
+  if (!url.startsWith(PGLITE_PREFIX) && !isPostgresUrl(url)) {
+    // Never echoed: a malformed URL may still hold a password.
+    throw usageError(
+      `${flag === undefined ? "DATABASE_URL" : "--database-url"} is not a postgres:// or pglite: URL`,
+      "write postgres://USER@HOST:5432/DB (postgresql:// works too), or pglite:DIR for an embedded database",
+    );
+  }
   return url;
+}
+
+function isPostgresUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === "postgres:" || url.protocol === "postgresql:";
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -29,8 +51,6 @@ export function openDatabase(url: string, max: number, io: Io): Promise<CliDatab
   if (io.openDatabase !== undefined) return io.openDatabase(url, max);
   return url.startsWith(PGLITE_PREFIX) ? openPgliteDirectory(url.slice(PGLITE_PREFIX.length)) : openPool(url, max);
 }
-
-const PGLITE_PREFIX = "pglite:";
 
 /**
  * `pglite:DIR`: embedded PGlite on the data directory DIR (created when missing), for development
@@ -59,7 +79,7 @@ async function openPgliteDirectory(dir: string): Promise<CliDatabase> {
 
 /**
  * A pool of `max` connections, checked with one query. Connection errors are reported by their code
- * only: pg's messages can quote the connection string, password included.
+ * ({@link connectionError}) only: pg's messages can quote the connection string, password included.
  */
 export async function openPool(url: string, max: number): Promise<CliDatabase> {
   let pool: pg.Pool;
@@ -74,12 +94,17 @@ export async function openPool(url: string, max: number): Promise<CliDatabase> {
     await pool.query("SELECT 1");
   } catch (error) {
     await pool.end().catch(() => {});
-    const code = (error as { code?: unknown }).code;
-    const shown = typeof code === "string" && /^[A-Z0-9_]{1,20}$/.test(code) ? ` (${code})` : "";
-    throw operationError(
-      `cannot connect to the database${shown}`,
-      "check --database-url or DATABASE_URL, and that the server is running",
-    );
+    throw connectionError(error, connectionTarget(url));
   }
   return pool;
+}
+
+/** The parameters pg connected with (PG* variables' defaults applied), never the password. */
+function connectionTarget(url: string): ConnectionTarget {
+  try {
+    const { user, database, host, port } = new pg.Client({ connectionString: url });
+    return { user, database, host, port };
+  } catch {
+    return { user: undefined, database: undefined, host: undefined, port: undefined };
+  }
 }

@@ -83,7 +83,8 @@ export function parseCommandArgs<S extends FlagSpecs>(
     }
     // Like parseArgs' strict mode: `--table --column c` is a forgotten value, not a table named "--column".
     if (token.value === undefined) throw usageError(`option ${flag} needs a value`, helpHint);
-    if (token.inlineValue === false && token.value.startsWith("-")) {
+    // A negative number is a value (for the command to refuse by name), never a flag: no flag is a digit.
+    if (token.inlineValue === false && token.value.startsWith("-") && !/^-\d/.test(token.value)) {
       throw usageError(`option ${flag} needs a value`, `write ${flag}=VALUE for a value that starts with -`);
     }
     if (spec.multiple === true) (flags[token.name] as string[]).push(token.value);

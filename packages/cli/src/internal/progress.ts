@@ -29,10 +29,16 @@ export interface ProgressLine {
   readonly rate: number;
 }
 
+/** How a run ended, as the bar's last frame says it. */
+export type ProgressEnding = "done" | "stopped" | "failed";
+
 export interface ProgressReporter {
   update(update: ProgressUpdate): void;
-  /** Ends the display (the bar's final state and a newline on a terminal; nothing in JSON mode). */
-  done(): void;
+  /**
+   * Ends the display (the bar's final state and a newline on a terminal; nothing in JSON mode):
+   * `done` unless the run was `stopped` (Ctrl-C) or `failed`.
+   */
+  done(ending?: ProgressEnding): void;
 }
 
 export interface ProgressOptions {
@@ -65,12 +71,12 @@ export function createProgress(options: ProgressOptions): ProgressReporter {
     return seconds > 0 ? update.processed / seconds : 0;
   };
 
-  const draw = (final: boolean) => {
-    const line = `${indent}${barLine(kind, table, last.processed, total, last.rate, final)}`;
+  const draw = (ending: ProgressEnding | undefined) => {
+    const line = `${indent}${barLine(kind, table, last.processed, total, last.rate, ending)}`;
     const columns = stream.columns;
     const fitted = columns !== undefined && columns > 0 && line.length >= columns ? line.slice(0, columns - 1) : line;
     // \r back to the line's start, \x1b[K clears what a longer previous line left.
-    stream.write(`\r${fitted}\x1b[K${final ? "\n" : ""}`);
+    stream.write(`\r${fitted}\x1b[K${ending === undefined ? "" : "\n"}`);
     drawn = true;
   };
 
@@ -78,32 +84,35 @@ export function createProgress(options: ProgressOptions): ProgressReporter {
     update(update) {
       last = { processed: update.processed, rate: rateOf(update) };
       if (stream.isTTY) {
-        draw(false);
+        draw(undefined);
         return;
       }
       const json: ProgressLine = { kind, table, processed: update.processed, total, rate: Math.round(last.rate) };
       stream.write(`${JSON.stringify(json)}\n`);
     },
-    done() {
-      if (stream.isTTY && (drawn || total === 0)) draw(true);
+    done(ending = "done") {
+      if (stream.isTTY && (drawn || total === 0)) draw(ending);
     },
   };
 }
 
-/** `rotate journal_bulk [██████······] 12,000/20,000 rows  8,400 rows/s  ETA 1s` */
+/**
+ * `rotate journal_bulk [██████······] 12,000/20,000 rows  8,400 rows/s  ETA 1s`; the last frame
+ * (`ending` given) says how the run ended instead of the ETA.
+ */
 export function barLine(
   kind: string,
   table: string,
   processed: number,
   total: number,
   rate: number,
-  final = false,
+  ending?: ProgressEnding,
 ): string {
   const fraction = total > 0 ? Math.min(1, processed / total) : 1;
   const filled = Math.round(fraction * BAR_WIDTH);
   const bar = `${"█".repeat(filled)}${"·".repeat(BAR_WIDTH - filled)}`;
   const left = Math.max(0, total - processed);
-  const eta = final || left === 0 ? "done" : rate > 0 ? `ETA ${formatDuration(left / rate)}` : "ETA -";
+  const eta = ending ?? (left === 0 ? "done" : rate > 0 ? `ETA ${formatDuration(left / rate)}` : "ETA -");
   return `${kind} ${table} [${bar}] ${count(processed)}/${count(total)} rows  ${count(Math.round(rate))} rows/s  ${eta}`;
 }
 

@@ -19,12 +19,22 @@ function toRow(r: Record<string, unknown>): AuditRow {
     actor: r.actor as string,
     action: r.action as string,
     scope: (r.scope as string | null) ?? null,
-    keyIds: (r.key_ids as string[] | null) ?? [],
+    keyIds: keyIdsOf(r.key_ids),
     details: r.details as string,
     prevMac: Buffer.from(r.prev_mac as Uint8Array),
     mac: Buffer.from(r.mac as Uint8Array),
     keyCheck: (r.key_check as string | null) ?? null,
   };
+}
+
+/**
+ * The stored key ids as strings. `text[]` also holds NULL elements and nested arrays, which
+ * appendAudit never writes; they read as "" (a key id appendAudit refuses too), so such an entry
+ * fails its MAC — it is reported as edited rather than breaking the encoding.
+ */
+function keyIdsOf(value: unknown): string[] {
+  if (!Array.isArray(value)) return [];
+  return value.map((id: unknown) => (typeof id === "string" ? id : ""));
 }
 
 /** Entries after `afterSeq` (all when `undefined`) in `seq` order, at most `limit`. */

@@ -228,7 +228,8 @@ export class Keyring {
   }
 
   toString(): string {
-    return `Keyring(${this.#byId.size} keys, material redacted)`;
+    const n = this.#byId.size;
+    return `Keyring(${n} ${n === 1 ? "key" : "keys"}, material redacted)`;
   }
 
   [inspect.custom](): string {

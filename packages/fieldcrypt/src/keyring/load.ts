@@ -8,7 +8,7 @@ import { createKeyring, type Keyring, type KeyringEntry } from "./keyring.js";
  * entries `id=FIELDCRYPT-SECRET-KEY-1-…` and at most one `primary=id`, separated by commas,
  * spaces or newlines; in files `#` starts a comment. With a single key and no primary named,
  * that key is the primary. Messages name entries by position and never quote them, because a
- * mistyped entry may be a secret.
+ * mistyped entry may be a secret; only a key id, once checked to be one, is quoted.
  */
 function parseKeyringText(
   text: string,
@@ -18,6 +18,8 @@ function parseKeyringText(
 ): Keyring {
   const entries: { id: string; secret: string }[] = [];
   let primary: string | undefined;
+  // Who named the primary, for the message when it names no key: the variable or the entry.
+  let primaryNamedBy = "the primary= entry";
   const tokens = text.split(/[\s,]+/).filter((t) => t.length > 0);
   tokens.forEach((token, index) => {
     const where = `${source} entry #${index + 1}`;
@@ -44,13 +46,17 @@ function parseKeyringText(
     if (!isValidKeyId(primaryFromEnv))
       throw new InvalidKeyring(`FIELDCRYPT_PRIMARY_KEY must be a key id (${KEY_ID_RULE})`);
     primary = primaryFromEnv;
+    primaryNamedBy = "FIELDCRYPT_PRIMARY_KEY";
   }
   if (primary === undefined) {
     if (entries.length === 1) primary = entries[0]?.id;
     else if (requirePrimary) throw new NoPrimaryKey(false);
   }
   if (primary !== undefined && !entries.some((e) => e.id === primary)) {
-    throw new InvalidKeyring(`the primary key id is not among the keys of ${source}`);
+    // The id is safe to quote: it passed isValidKeyId above.
+    throw new InvalidKeyring(
+      `${primaryNamedBy} names key ${JSON.stringify(primary)}, which is not among the keys of ${source}`,
+    );
   }
   // createKeyring's key-string errors name the key id, which is safe: ids were validated above.
   return createKeyring(entries.map((e): KeyringEntry => ({ id: e.id, secret: e.secret, primary: e.id === primary })));

@@ -6,6 +6,7 @@ import type { FieldcryptConfig } from "../../config/config.js";
 import type { CliDatabase } from "../../config/database.js";
 import type { Io } from "../../internal/io.js";
 import { createProgress } from "../../internal/progress.js";
+import { type ResumeFlags, resumeCommand } from "./resume-hint.js";
 
 /** What the command line sets of a job run (flags parsed and checked by the command). */
 export interface Tuning {
@@ -34,6 +35,8 @@ export async function runOne(
     readonly jobId: string | undefined;
     readonly retry: boolean;
     readonly sample?: number | undefined;
+    /** Repeated in the resume command a stopped job prints. */
+    readonly resumeFlags: ResumeFlags;
   },
 ): Promise<Outcome> {
   const { dryRun, jobId: resumeId, retry } = run;
@@ -55,7 +58,7 @@ export async function runOne(
   const controller = new AbortController();
   const onSigint = () => controller.abort();
   process.on("SIGINT", onSigint);
-  let result: JobResult;
+  let result: JobResult | undefined;
   try {
     result = await runJob(pool, table, {
       kind,
@@ -82,7 +85,7 @@ export async function runOne(
     });
   } finally {
     process.off("SIGINT", onSigint);
-    progress.done();
+    progress.done(result === undefined ? "failed" : result.status === "stopped" ? "stopped" : "done");
   }
   const id = result.jobId ?? "(dry run)";
   io.out(
@@ -90,7 +93,8 @@ export async function runOne(
   );
   if (result.status === "stopped") {
     io.err("fieldcrypt: interrupted at a batch boundary; nothing is half-written\n");
-    if (result.jobId !== null) io.err(`fieldcrypt: hint: run \`fieldcrypt jobs resume ${result.jobId}\` to continue\n`);
+    if (result.jobId !== null)
+      io.err(`fieldcrypt: hint: run \`${resumeCommand(result.jobId, run.resumeFlags)}\` to continue\n`);
     return "interrupted";
   }
   if (result.failed > 0) {
