@@ -300,7 +300,7 @@ const cases: CliCase[] = [
     stdin: "x",
     exit: 3,
     stderr: errorLines(
-      'FIELDCRYPT_PRIMARY_KEY names key "v9", which is not among the keys of FIELDCRYPT_KEYS',
+      'FIELDCRYPT_PRIMARY_KEY names a key id that is not among the keys of FIELDCRYPT_KEYS (its key ids: "v1")',
       KEYRING_HINT,
     ),
   },
@@ -310,7 +310,7 @@ const cases: CliCase[] = [
     stdin: "x",
     exit: 3,
     stderr: errorLines(
-      `the primary= entry names key "v9", which is not among the keys of key file ${BAD_PRIMARY_FILE}`,
+      `the primary= entry names a key id that is not among the keys of key file ${BAD_PRIMARY_FILE} (its key ids: "v1")`,
       KEYRING_HINT,
     ),
   },

@@ -471,7 +471,7 @@ describe("loadKeyringFromEnv", () => {
       () =>
         loadKeyringFromEnv({ FIELDCRYPT_KEYS: `v1=${K1}`, FIELDCRYPT_PRIMARY_KEY: "v9" }, { requirePrimary: false }),
       "ERR_INVALID_KEYRING",
-      'FIELDCRYPT_PRIMARY_KEY names key "v9", which is not among the keys of FIELDCRYPT_KEYS',
+      'FIELDCRYPT_PRIMARY_KEY names a key id that is not among the keys of FIELDCRYPT_KEYS (its key ids: "v1")',
     );
     // The default (and an explicit true) refuses several keys without a primary.
     expectThrows(
@@ -505,13 +505,13 @@ describe("loadKeyringFromEnv", () => {
       "FIELDCRYPT_PRIMARY_KEY naming an unknown id",
       { FIELDCRYPT_KEYS: `v1=${K1},v2=${K2}`, FIELDCRYPT_PRIMARY_KEY: "v3" },
       "ERR_INVALID_KEYRING",
-      'FIELDCRYPT_PRIMARY_KEY names key "v3", which is not among the keys of FIELDCRYPT_KEYS',
+      'FIELDCRYPT_PRIMARY_KEY names a key id that is not among the keys of FIELDCRYPT_KEYS (its key ids: "v1", "v2")',
     ],
     [
       "FIELDCRYPT_PRIMARY_KEY naming an unknown id, one key",
       { FIELDCRYPT_KEYS: `v1=${K1}`, FIELDCRYPT_PRIMARY_KEY: "v2" },
       "ERR_INVALID_KEYRING",
-      'FIELDCRYPT_PRIMARY_KEY names key "v2", which is not among the keys of FIELDCRYPT_KEYS',
+      'FIELDCRYPT_PRIMARY_KEY names a key id that is not among the keys of FIELDCRYPT_KEYS (its key ids: "v1")',
     ],
     [
       "FIELDCRYPT_PRIMARY_KEY not a key id",
@@ -523,7 +523,7 @@ describe("loadKeyringFromEnv", () => {
       "a primary= entry naming an unknown id",
       { FIELDCRYPT_KEYS: `v1=${K1},primary=v2` },
       "ERR_INVALID_KEYRING",
-      'the primary= entry names key "v2", which is not among the keys of FIELDCRYPT_KEYS',
+      'the primary= entry names a key id that is not among the keys of FIELDCRYPT_KEYS (its key ids: "v1")',
     ],
     [
       "primary= and FIELDCRYPT_PRIMARY_KEY disagree",
@@ -677,7 +677,7 @@ describe("loadKeyringFile", () => {
       "a primary= naming an unknown id",
       `v1=${K1}\nprimary=v2\n`,
       "ERR_INVALID_KEYRING",
-      (p) => `the primary= entry names key "v2", which is not among the keys of key file ${p}`,
+      (p) => `the primary= entry names a key id that is not among the keys of key file ${p} (its key ids: "v1")`,
     ],
     [
       "a malformed entry",

@@ -8,7 +8,7 @@ import { createKeyring, type Keyring, type KeyringEntry } from "./keyring.js";
  * entries `id=FIELDCRYPT-SECRET-KEY-1-…` and at most one `primary=id`, separated by commas,
  * spaces or newlines; in files `#` starts a comment. With a single key and no primary named,
  * that key is the primary. Messages name entries by position and never quote them, because a
- * mistyped entry may be a secret; only a key id, once checked to be one, is quoted.
+ * mistyped entry may be a secret; only the ids of well-formed key entries are quoted.
  */
 function parseKeyringText(
   text: string,
@@ -53,9 +53,12 @@ function parseKeyringText(
     else if (requirePrimary) throw new NoPrimaryKey(false);
   }
   if (primary !== undefined && !entries.some((e) => e.id === primary)) {
-    // The id is safe to quote: it passed isValidKeyId above.
+    // The unknown id is not quoted: a short secret pasted in the wrong place is also a valid key
+    // id. The ids of the entries are, so the message still says what would have been accepted.
+    const ids = entries.slice(0, 8).map((e) => JSON.stringify(e.id));
+    if (entries.length > 8) ids.push("…");
     throw new InvalidKeyring(
-      `${primaryNamedBy} names key ${JSON.stringify(primary)}, which is not among the keys of ${source}`,
+      `${primaryNamedBy} names a key id that is not among the keys of ${source} (its key ids: ${ids.join(", ")})`,
     );
   }
   // createKeyring's key-string errors name the key id, which is safe: ids were validated above.
