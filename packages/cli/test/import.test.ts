@@ -2,11 +2,12 @@
 // child process cannot share PGlite): Fernet tokens made by Python's `cryptography` become cells;
 // a corrupt token is recorded and counted, never printed.
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { encryptString, generateKey } from "@47ng/cloak";
 import { generateKeyString } from "fieldcrypt/keyring";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CliResult, checkCase, errorLines, runCli } from "./run-cli.js";
@@ -102,8 +103,17 @@ describe.skipIf(!hasPython)(`fieldcrypt import on ${WHERE}`, () => {
     const id = /job ([0-9a-f-]{36})\n/.exec(run.stdout)?.[1] as string;
     expect(run.stderr).toBe(errorLines("1 row of diary failed", `run \`fieldcrypt jobs errors ${id}\` to list them`));
     const errors = await runCli(["jobs", "errors", id, "--json"], { env });
+    // The scope is row 20's user_id (an integer column) as text.
     expect(JSON.parse(errors.stdout)).toEqual([
-      { table: "diary", rowKey: ["20"], column: "body", code: "ERR_DECRYPTION_FAILED", time: expect.any(String) },
+      {
+        table: "diary",
+        rowKey: ["20"],
+        column: "body",
+        scope: "3",
+        code: "ERR_DECRYPTION_FAILED",
+        errorClass: "DecryptionFailed",
+        time: expect.any(String),
+      },
     ]);
     const after = await runCli(["status", "--config", CONFIG, "--json"], { env });
     expect(JSON.parse(after.stdout)).toEqual([
@@ -127,6 +137,106 @@ describe.skipIf(!hasPython)(`fieldcrypt import on ${WHERE}`, () => {
     );
     const { rows } = await admin.query<{ body: string }>(`SELECT body FROM ${schema}.diary WHERE id <= 18 ORDER BY id`);
     expect(rows.every((r) => r.body.startsWith("fc1."))).toBe(true);
+  });
+
+  it("a legacy value cut short is UNREADABLE in status and a failed row of encrypt and import, never sealed", async () => {
+    const cloakKey = generateKey();
+    const emails = await Promise.all([0, 1, 2].map((i) => encryptString(`user${i}@example.org`, cloakKey)));
+    const config = join(dir, "cut-short.mjs");
+    writeFileSync(
+      config,
+      `import { cloakFormat, fernetFormat } from ${JSON.stringify(LEGACY)};
+const fernet = fernetFormat({ key: process.env.TEST_FERNET_KEY });
+const cloak = cloakFormat({ keys: process.env.TEST_CLOAK_KEY });
+export default { tables: [
+  { table: "notes", primaryKey: ["id"], columns: { body: { legacy: fernet }, email: { legacy: cloak } } },
+] };\n`,
+    );
+    // Row 3: a Fernet token made by Python cut short (still gAAAAA…) and a cloak string cut inside its ciphertext.
+    const cut = { body: (tokens[2] as string).slice(0, 60), email: (emails[2] as string).slice(0, 50) };
+    await admin.query(`CREATE TABLE ${schema}.notes (id integer PRIMARY KEY, body text, email text)`);
+    await admin.query(
+      `INSERT INTO ${schema}.notes VALUES (1, $1, $2), (2, $3, $4), (3, $5, $6), (4, 'a plaintext note', NULL)`,
+      [tokens[0], emails[0], tokens[1], emails[1], cut.body, cut.email],
+    );
+    const cloakEnv = { ...env, TEST_CLOAK_KEY: cloakKey };
+    const jobEnv = { ...cloakEnv, FIELDCRYPT_KEYS: `v1=${KEY1}` };
+    const before = await runCli(["status", "--config", config], { env: cloakEnv });
+    expect(before.stdout).toBe(
+      [
+        "TABLE  COLUMN  PLAINTEXT  LEGACY  UNREADABLE  NULL  TOTAL",
+        "notes  body            1       2           1     0      4",
+        "notes  email           0       2           1     1      4",
+        "",
+      ].join("\n"),
+    );
+    // An encrypt job seals the plaintext only, and fails row 3 rather than seal what it holds.
+    const encrypt = await runCli(["jobs", "run", "--kind", "encrypt", "--config", config], { env: jobEnv });
+    expectNoSecrets(encrypt, [...tokens, ...emails]);
+    expect(encrypt.exit).toBe(1);
+    expect(encrypt.stdout).toMatch(/\nencrypt notes: done, 4 rows read, 1 changed, 0 skipped, 1 failed; job /);
+    const encryptId = /job ([0-9a-f-]{36})\n/.exec(encrypt.stdout)?.[1] as string;
+    const encryptErrors = await runCli(["jobs", "errors", encryptId, "--json"], { env: cloakEnv });
+    expect(
+      (JSON.parse(encryptErrors.stdout) as { rowKey: string[]; column: string; code: string }[]).map((e) => [
+        e.rowKey,
+        e.column,
+        e.code,
+      ]),
+    ).toEqual([
+      [["3"], "body", "ERR_DECRYPTION_FAILED"],
+      [["3"], "email", "ERR_DECRYPTION_FAILED"],
+    ]);
+    // The import opens rows 1 and 2, records row 3 and exits non-zero.
+    const run = await runCli(["import", "--config", config], { env: jobEnv });
+    expectNoSecrets(run, [...tokens, ...emails]);
+    expect(run.exit).toBe(1);
+    expect(run.stdout).toMatch(/\nimport notes: done, 4 rows read, 2 changed, 0 skipped, 1 failed; job /);
+    const id = /job ([0-9a-f-]{36})\n/.exec(run.stdout)?.[1] as string;
+    expect(run.stderr).toBe(errorLines("1 row of notes failed", `run \`fieldcrypt jobs errors ${id}\` to list them`));
+    const errors = await runCli(["jobs", "errors", id, "--json"], { env: cloakEnv });
+    expect(
+      (JSON.parse(errors.stdout) as { rowKey: string[]; column: string; code: string }[]).map((e) => [
+        e.rowKey,
+        e.column,
+        e.code,
+      ]),
+    ).toEqual([
+      [["3"], "body", "ERR_DECRYPTION_FAILED"],
+      [["3"], "email", "ERR_DECRYPTION_FAILED"],
+    ]);
+    const after = await runCli(["status", "--config", config, "--json"], { env: cloakEnv });
+    expect(JSON.parse(after.stdout)).toMatchObject([
+      { column: "body", plaintext: 0, legacy: 0, unreadable: 1, keys: { v1: 3 }, null: 0, total: 4, failed: 1 },
+      { column: "email", plaintext: 0, legacy: 0, unreadable: 1, keys: { v1: 2 }, null: 1, total: 4, failed: 1 },
+    ]);
+    // verify fails row 3 (in strict and in transition mode: never plaintext) and says what else the columns hold.
+    const transition = join(dir, "cut-short-transition.mjs");
+    writeFileSync(transition, readFileSync(config, "utf8").replaceAll("{ legacy:", '{ mode: "transition", legacy:'));
+    for (const file of [config, transition]) {
+      const verify = await runCli(["jobs", "run", "--kind", "verify", "--config", file], { env: jobEnv });
+      expectNoSecrets(verify, [...tokens, ...emails]);
+      expect(verify.exit).toBe(1);
+      expect(verify.stdout).toMatch(
+        /\nverify notes: done, 4 rows read, 0 changed, 0 skipped, 1 failed; job [0-9a-f-]{36}\n {2}notes\.body: 3 cells \(v1: 3\), 0 plaintext, 0 legacy, 1 unreadable, 0 NULL\n {2}notes\.email: 2 cells \(v1: 2\), 0 plaintext, 0 legacy, 1 unreadable, 1 NULL\n$/,
+      );
+      const verifyId = /job ([0-9a-f-]{36})\n/.exec(verify.stdout)?.[1] as string;
+      const verifyErrors = await runCli(["jobs", "errors", verifyId, "--json"], { env: cloakEnv });
+      expect(
+        (JSON.parse(verifyErrors.stdout) as { column: string; code: string }[]).map((e) => [e.column, e.code]),
+      ).toEqual([
+        ["body", "ERR_DECRYPTION_FAILED"],
+        ["email", "ERR_DECRYPTION_FAILED"],
+      ]);
+    }
+    // On disk: row 3 as it was, the others cells.
+    const { rows } = await admin.query<{ id: number; body: string; email: string | null }>(
+      `SELECT * FROM ${schema}.notes ORDER BY id`,
+    );
+    expect(rows[2]).toEqual({ id: 3, ...cut });
+    expect(
+      [rows[0]?.body, rows[0]?.email, rows[1]?.body, rows[1]?.email, rows[3]?.body].every((v) => v?.startsWith("fc1.")),
+    ).toBe(true);
   });
 
   it("status counts the values still waiting in an importFrom source column, and the import takes them", async () => {

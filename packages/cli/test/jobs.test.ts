@@ -279,11 +279,43 @@ describe(`fieldcrypt jobs on ${WHERE}`, () => {
     const errors = await runCli(["jobs", "errors", id], { env });
     expectNoSecrets(errors);
     expect(errors.exit).toBe(0);
-    expect(errors.stdout).toMatch(/^TABLE +ROW KEY +COLUMN +CODE +TIME\nnotes +7 +body +ERR_[A-Z_]+ +\d{4}-\d\d-\d\dT/);
+    // Row 7's scope is its tenant column, t1 (7 % 3); the class is the fieldcrypt error's class name.
+    expect(errors.stdout).toMatch(
+      /^TABLE +ROW KEY +COLUMN +SCOPE +CODE +CLASS +TIME\nnotes +7 +body +t1 +ERR_INVALID_CELL +InvalidCell +\d{4}-\d\d-\d\dT[^\n]*\n$/,
+    );
     const json = await runCli(["jobs", "errors", id, "--json"], { env });
+    expectNoSecrets(json);
     expect(json.exit).toBe(0);
-    expect(JSON.parse(json.stdout)).toEqual([
-      { table: "notes", rowKey: ["7"], column: "body", code: expect.stringMatching(/^ERR_/), time: expect.any(String) },
+    const listed = JSON.parse(json.stdout) as Record<string, unknown>[];
+    // The documented shape (packages/cli/README.md): exactly these keys, in this order.
+    expect(listed.map((e) => Object.keys(e))).toEqual([
+      ["table", "rowKey", "column", "scope", "code", "errorClass", "time"],
+    ]);
+    expect(listed).toEqual([
+      {
+        table: "notes",
+        rowKey: ["7"],
+        column: "body",
+        scope: "t1",
+        code: "ERR_INVALID_CELL",
+        errorClass: "InvalidCell",
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/),
+      },
+    ]);
+    // The row on disk: the scope value and the class, no message and no cell.
+    const { rows } = await admin.query<Record<string, unknown>>(
+      `SELECT table_name, row_key, column_name, scope, code, error_class FROM ${schema}.fieldcrypt_job_errors WHERE job_id = $1`,
+      [id],
+    );
+    expect(rows).toEqual([
+      {
+        table_name: "notes",
+        row_key: '["7"]',
+        column_name: "body",
+        scope: "t1",
+        code: "ERR_INVALID_CELL",
+        error_class: "InvalidCell",
+      },
     ]);
   });
 
@@ -310,16 +342,21 @@ describe(`fieldcrypt jobs on ${WHERE}`, () => {
 
     const ENV123 = { FIELDCRYPT_KEYS: `v1=${KEY1},v2=${KEY2},v3=${KEY3}`, FIELDCRYPT_PRIMARY_KEY: "v2" };
     const dry = await runCli(["jobs", "retry", id, "--config", CONFIG, "--dry-run"], { env: { ...env, ...ENV123 } });
-    expect(dry.stdout).toMatch(/retry of rotate notes: done \(dry run\), 32 rows read, \d+ would change/);
+    // What the retry would do, not the job's running totals (30 rows read by the rotate).
+    expect(dry.stdout.trimEnd().split("\n").at(-1)).toBe(
+      `retry of rotate notes: done (dry run), 2 rows retried, 1 would succeed, 1 would fail again, 0 missing, 1 would change, 0 skipped; job ${id}`,
+    );
     const retry = await runCli(["jobs", "retry", id, "--config", CONFIG, "--actor", "ops-test"], {
       env: { ...env, ...ENV123 },
     });
     expectNoSecrets(retry);
     expect(retry.stdout).not.toContain(KEY3);
     expect(retry.exit).toBe(1); // row 7 is still corrupt
-    expect(retry.stdout.trimEnd().split("\n").at(-1)).toMatch(
-      /^retry of rotate notes: done, 32 rows read, \d+ changed, 0 skipped, 1 failed; job /,
+    // The retry's own numbers: rows 7 and 8 retried, 8 rotated now, 7 still corrupt.
+    expect(retry.stdout.trimEnd().split("\n").at(-1)).toBe(
+      `retry of rotate notes: done, 2 rows retried, 1 succeeded, 1 failed again, 0 missing, 1 changed, 0 skipped; job ${id}`,
     );
+    expect(retry.stderr).toBe(errorLines("1 row of notes failed", `run \`fieldcrypt jobs errors ${id}\` to list them`));
     const { rows } = await admin.query<{ body: string }>(`SELECT body FROM ${schema}.notes WHERE id = 8`);
     expect(rows[0]?.body).not.toBe(sealed.body);
     const v2 = encryptedTable(createKeyring([{ id: "v2", secret: KEY2, primary: true }]), {
@@ -330,7 +367,21 @@ describe(`fieldcrypt jobs on ${WHERE}`, () => {
     });
     expect(v2.decryptRow({ id: 8, tenant: "t2", body: rows[0]?.body }).body).toBe("private note 8");
     const errors = await runCli(["jobs", "errors", id, "--json"], { env });
-    expect((JSON.parse(errors.stdout) as { rowKey: string[] }[]).map((e) => e.rowKey)).toEqual([["7"]]);
+    expect(
+      (JSON.parse(errors.stdout) as { rowKey: string[]; scope: string; errorClass: string }[]).map((e) => [
+        e.rowKey,
+        e.scope,
+        e.errorClass,
+      ]),
+    ).toEqual([[["7"], "t1", "InvalidCell"]]);
+    // On disk: row 8's error left with it; row 7's was replaced by this attempt's, scope and class included.
+    const onDisk = await admin.query<Record<string, unknown>>(
+      `SELECT row_key, scope, code, error_class FROM ${schema}.fieldcrypt_job_errors WHERE job_id = $1`,
+      [id],
+    );
+    expect(onDisk.rows).toEqual([
+      { row_key: '["7"]', scope: "t1", code: "ERR_INVALID_CELL", error_class: "InvalidCell" },
+    ]);
 
     const runs = await runCli(["jobs", "runs", id, "--json"], { env });
     expect(runs.exit).toBe(0);

@@ -201,4 +201,21 @@ describe(`status classifies every value the library classifies, on ${WHERE}`, ()
       ["legacy", 2],
     ]);
   });
+
+  it("in bytea, a legacy format's signature is the value's first bytes (a Fernet token kept as ASCII)", async () => {
+    const sql = columnStatusSql("v", "x", true, { textPrefixes: ["gAAAAA"] });
+    const values = [Buffer.from("gAAAAABlcut"), Buffer.from("gAAAA"), Buffer.from("plain bytes"), Buffer.of(0xfc, 0)];
+    const rows = await db.with(async (q) => {
+      const from = `FROM (SELECT decode(h, 'hex') AS x FROM unnest($1::text[]) AS u(h)) AS v`;
+      const { rows } = await q.query(`SELECT kind, n FROM (${sql.replace("FROM v", from)}) s ORDER BY kind`, [
+        values.map((b) => b.toString("hex")),
+      ]);
+      return rows as { kind: string; n: unknown }[];
+    });
+    expect(rows.map((r) => [r.kind, Number(r.n)])).toEqual([
+      ["legacy", 1],
+      ["plaintext", 2],
+      ["unreadable", 1],
+    ]);
+  });
 });

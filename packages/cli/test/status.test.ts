@@ -211,6 +211,56 @@ describe(`fieldcrypt status on ${WHERE}`, () => {
     for (const out of [same, wrong]) expect(out.stdout + out.stderr).not.toContain(other);
   });
 
+  it("counts json, jsonb and varchar columns as the jobs store them, and refuses a column type that cannot hold cells", async () => {
+    await admin.query(
+      `CREATE TABLE ${schema}.docs (id integer PRIMARY KEY, j jsonb, k json, v varchar(200), n integer);
+       INSERT INTO ${schema}.docs SELECT i, to_jsonb('doc ' || i), to_json('doc ' || i), 'doc ' || i, i
+         FROM generate_series(1, 5) i;
+       UPDATE ${schema}.docs SET j = NULL, k = 'null' WHERE id = 5`,
+    );
+    const docs = file(
+      "docs.mjs",
+      `export default { tables: [{ table: "docs", primaryKey: ["id"], columns: { j: {}, k: {}, v: {} } }] };\n`,
+    );
+    // A JSON null counts as NULL, as the jobs read it (JSON.parse gives null): nothing to seal.
+    const before =
+      "TABLE  COLUMN  PLAINTEXT  NULL  TOTAL\ndocs   j               4     1      5\ndocs   k               4     1      5\ndocs   v               5     0      5\n";
+    await checkCase({ name: "before", args: ["status", "--config", docs], env, exit: 0, stdout: before });
+    const run = await runCli(["jobs", "run", "--kind", "encrypt", "--config", docs], {
+      env: { ...env, FIELDCRYPT_KEYS: `v1=${KEY1}` },
+    });
+    expect([run.exit, run.stderr]).toEqual([0, ""]);
+    const after = await runCli(["status", "--config", docs, "--json"], { env });
+    expect(
+      (JSON.parse(after.stdout) as { column: string; plaintext: number; keys: object; null: number }[]).map((c) => [
+        c.column,
+        c.plaintext,
+        c.keys,
+        c.null,
+      ]),
+    ).toEqual([
+      ["j", 0, { v1: 4 }, 1],
+      ["k", 0, { v1: 4 }, 1],
+      ["v", 0, { v1: 5 }, 0],
+    ]);
+    const disk = await admin.query<{ kind: string }>(`SELECT jsonb_typeof(j) AS kind FROM ${schema}.docs WHERE id = 1`);
+    expect(disk.rows[0]?.kind).toBe("string");
+    await checkCase({
+      name: "integer column",
+      args: [
+        "status",
+        "--config",
+        file("docs-n.mjs", `export default { tables: [{ table: "docs", columns: { n: {} } }] };\n`),
+      ],
+      env,
+      exit: 1,
+      stderr: errorLines(
+        "column docs.n is integer, which cannot hold cells",
+        "cells go in text, varchar, bytea, json or jsonb columns (README, Column types)",
+      ),
+    });
+  });
+
   it("a table missing from the database is an operation error", async () => {
     await checkCase({
       name: "missing table",

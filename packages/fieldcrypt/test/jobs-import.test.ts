@@ -217,6 +217,47 @@ describe.skipIf(!hasPython)("import from Fernet (per-user PBKDF2 keys) and @47ng
     for (const i of [0, 1, 2, 26, 27]) expect(after[i]?.body).toBe(before[i]?.body);
   });
 
+  it("a legacy value cut short (the format's signature, not well-formed) fails its row in reads, import and encrypt", async () => {
+    await seed();
+    // Row 29: a Fernet token cut short (still `gAAAAA…`); row 30: a cloak string cut inside its ciphertext.
+    const cutFernet = (tokens[1] as string).slice(0, 60);
+    const cutCloak = (emails[1] as string).slice(0, 50);
+    expect(cutFernet.startsWith("gAAAAA") && cutCloak.startsWith("v1.aesgcm256.")).toBe(true);
+    await tdb.query("INSERT INTO journal (id, user_id, body, email) VALUES (29, 3, $1, NULL), (30, 17, NULL, $2)", [
+      cutFernet,
+      cutCloak,
+    ]);
+    const before = await tdb.query<Record<string, unknown>>("SELECT * FROM journal WHERE id >= 29 ORDER BY id");
+    // Reads, strict and transition: the one opaque failure, never the stored text as plaintext.
+    for (const mode of ["strict", "transition"] as const) {
+      for (const row of before) {
+        assertFieldcryptError(
+          await rejection(Promise.resolve().then(() => journal(journalFernet(), mode).decryptRow(row))),
+          "ERR_DECRYPTION_FAILED",
+          "decryption failed",
+        );
+      }
+    }
+    // An encrypt job fails both rows instead of sealing them as plaintext.
+    const encrypt = await runJob(db, journal(journalFernet(), "transition"), { kind: "encrypt" });
+    expect(encrypt).toMatchObject({ status: "done", changed: 1, failed: 2 });
+    expect((await listJobErrors(db, encrypt.jobId as string)).map((e) => [e.rowKey, e.column, e.code])).toEqual([
+      [["29"], "body", "ERR_DECRYPTION_FAILED"],
+      [["30"], "email", "ERR_DECRYPTION_FAILED"],
+    ]);
+    expect(await tdb.query("SELECT * FROM journal WHERE id >= 29 ORDER BY id")).toEqual(before);
+    // The import records them with the corrupt token and the other user's, and leaves them as they were.
+    const result = await runJob(db, journal(journalFernet(), "transition"), { kind: "import" });
+    expect(result).toMatchObject({ status: "done", processed: 30, changed: 24, failed: 4 });
+    expect((await listJobErrors(db, result.jobId as string)).map((e) => [e.rowKey, e.column, e.code])).toEqual([
+      [["27"], "body", "ERR_DECRYPTION_FAILED"],
+      [["28"], "body", "ERR_DECRYPTION_FAILED"],
+      [["29"], "body", "ERR_DECRYPTION_FAILED"],
+      [["30"], "email", "ERR_DECRYPTION_FAILED"],
+    ]);
+    expect(await tdb.query("SELECT * FROM journal WHERE id >= 29 ORDER BY id")).toEqual(before);
+  });
+
   it("refuses an import of a column without a legacy format", async () => {
     await seed();
     const plain = encryptedTable(ring, { table: "journal", primaryKey: ["id"], columns: { body: {} } });

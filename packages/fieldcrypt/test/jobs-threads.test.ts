@@ -73,11 +73,18 @@ describe("transform threads", () => {
 
     const result = await runJob(db, notes(ringV2), { kind: "rotate", keyring: ringV2, threads: 2, batchSize: 64 });
     expect(result).toMatchObject({ status: "done", processed: 600, failed: 2 });
-    const errors = (await listJobErrors(db, result.jobId as string)).map((e) => [e.rowKey[0], e.column, e.code]);
+    const errors = (await listJobErrors(db, result.jobId as string)).map((e) => [
+      e.rowKey[0],
+      e.column,
+      e.scope,
+      e.code,
+      e.errorClass,
+    ]);
+    // The class crosses back from the thread with the code; row 8 has no scope to record.
     expect(errors).toEqual([
-      ["7", "body", "ERR_INVALID_CELL"],
-      ["8", "body", "ERR_INVALID_CONTEXT"],
-      ["8", "email", "ERR_INVALID_CONTEXT"],
+      ["7", "body", "clinic-1", "ERR_INVALID_CELL", "InvalidCell"],
+      ["8", "body", null, "ERR_INVALID_CONTEXT", "InvalidContext"],
+      ["8", "email", null, "ERR_INVALID_CONTEXT", "InvalidContext"],
     ]);
     const table = notes(ringV2);
     const rows = await tdb.query<{ id: number; clinic_id: string; body: string; email: string; email_bidx: string }>(

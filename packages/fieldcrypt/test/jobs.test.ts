@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { createAuditor, ensureAuditTable, verifyAudit } from "../src/audit/index.js";
 import { inspectCell, isCell } from "../src/cell/index.js";
+import { DecryptionFailed } from "../src/errors/index.js";
+import { errorClass } from "../src/jobs/error-code.js";
 import {
   ensureJobTables,
   getJob,
@@ -194,12 +196,48 @@ describe("rotate", () => {
     const result = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2, batchSize: 2 });
     expect(result).toMatchObject({ status: "done", processed: 6, failed: 2 });
     const errors = await listJobErrors(db, result.jobId as string);
-    expect(errors.map(({ table, rowKey, column, code }) => ({ table, rowKey, column, code }))).toEqual([
-      { table: "notes", rowKey: ["2"], column: "body", code: "ERR_DECRYPTION_FAILED" },
-      { table: "notes", rowKey: ["4"], column: "email", code: "ERR_KEY_NOT_FOUND" },
+    expect(errors.map(({ jobId, createdAt, ...e }) => e)).toEqual([
+      {
+        table: "notes",
+        rowKey: ["2"],
+        column: "body",
+        scope: "clinic-0",
+        code: "ERR_DECRYPTION_FAILED",
+        errorClass: "DecryptionFailed",
+      },
+      {
+        table: "notes",
+        rowKey: ["4"],
+        column: "email",
+        scope: "clinic-0",
+        code: "ERR_KEY_NOT_FOUND",
+        errorClass: "KeyNotFound",
+      },
+    ]);
+    // On disk: the scope value (the row's clinic_id, as text) and the class name, never the message.
+    const onDisk = await tdb.query<Record<string, unknown>>(
+      "SELECT row_key, column_name, scope, code, error_class FROM fieldcrypt_job_errors WHERE job_id = $1 ORDER BY id",
+      [result.jobId],
+    );
+    expect(onDisk).toEqual([
+      {
+        row_key: '["2"]',
+        column_name: "body",
+        scope: "clinic-0",
+        code: "ERR_DECRYPTION_FAILED",
+        error_class: "DecryptionFailed",
+      },
+      {
+        row_key: '["4"]',
+        column_name: "email",
+        scope: "clinic-0",
+        code: "ERR_KEY_NOT_FOUND",
+        error_class: "KeyNotFound",
+      },
     ]);
     // The errors table holds no data: only identifiers and codes.
     const stored = await tdb.query<Record<string, unknown>>("SELECT * FROM fieldcrypt_job_errors");
+    expect(JSON.stringify(stored)).not.toMatch(/decryption failed|is not in the keyring/);
     expect(JSON.stringify(stored)).not.toContain("fc1.");
     expect(JSON.stringify(stored)).not.toMatch(/note \d|example\.org/i);
     const after = await raw();
@@ -681,6 +719,9 @@ describe("retry of recorded errors", () => {
     });
     expect(touched).toEqual([["2"], ["4"]]);
     expect(retried).toMatchObject({ status: "done", processed: 8, failed: 1 });
+    // The retry's own numbers, beside the job's totals: 2 rows retried, row 4 fixed, row 2 failed again.
+    expect(retried.retry).toEqual({ retried: 2, succeeded: 1, failed: 1, missing: 0, changed: 1, skipped: 0 });
+    expect(first.retry).toBeNull();
     expect((await listJobErrors(db, jobId)).map((e) => [e.rowKey, e.column, e.code])).toEqual([
       [["2"], "body", "ERR_DECRYPTION_FAILED"],
     ]);
@@ -695,6 +736,7 @@ describe("retry of recorded errors", () => {
     await tdb.query("DELETE FROM notes WHERE id = 2");
     const again = await runJob(db, notesTable(ring), { kind: "rotate", keyring: ring, jobId, retryErrors: true });
     expect(again).toMatchObject({ failed: 0, processed: 8 });
+    expect(again.retry).toEqual({ retried: 1, succeeded: 0, failed: 0, missing: 1, changed: 0, skipped: 0 });
     expect(await listJobErrors(db, jobId)).toEqual([]);
   });
 
@@ -710,7 +752,9 @@ describe("retry of recorded errors", () => {
       retryErrors: true,
       dryRun: true,
     });
-    expect(dry).toMatchObject({ dryRun: true, changed: first.changed + 1 });
+    expect(dry).toMatchObject({ dryRun: true, changed: first.changed + 1, failed: first.failed - 1 });
+    // What the retry would do: row 4 would be fixed, row 2 (corrupt) would fail again.
+    expect(dry.retry).toEqual({ retried: 2, succeeded: 1, failed: 1, missing: 0, changed: 1, skipped: 0 });
     expect(await raw()).toEqual(before);
     expect(await listJobErrors(db, first.jobId as string)).toHaveLength(2);
     assertFieldcryptError(
@@ -718,6 +762,42 @@ describe("retry of recorded errors", () => {
       "ERR_INVALID_OPTION",
       "retryErrors needs the jobId whose errors to retry",
     );
+  });
+});
+
+describe("error class", () => {
+  it("is a fieldcrypt error's class, another error's plain name, else Error; never the message", () => {
+    expect(errorClass(new DecryptionFailed())).toBe("DecryptionFailed");
+    expect(errorClass(new TypeError("private note 1"))).toBe("TypeError");
+    const odd = new Error("private note 2");
+    odd.name = "private note 2";
+    expect(errorClass(odd)).toBe("Error");
+    const forged = Object.assign(new DecryptionFailed(), { name: "a b" });
+    expect(errorClass(forged)).toBe("FieldcryptError");
+    expect(errorClass("private note 3")).toBe("Error");
+    expect(errorClass(undefined)).toBe("Error");
+  });
+});
+
+describe("errors table of an older version", () => {
+  it("ensureJobTables adds scope and error_class; old rows list them as null, new rows fill them in", async () => {
+    await seedTwoFailures();
+    const first = await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2 });
+    const jobId = first.jobId as string;
+    // What a table of the first version holds: no scope, no error class.
+    await tdb.query("ALTER TABLE fieldcrypt_job_errors DROP COLUMN scope, DROP COLUMN error_class");
+    await ensureJobTables(db);
+    await ensureJobTables(db); // idempotent
+    expect((await listJobErrors(db, jobId)).map((e) => [e.rowKey, e.scope, e.code, e.errorClass])).toEqual([
+      [["2"], null, "ERR_DECRYPTION_FAILED", null],
+      [["4"], null, "ERR_KEY_NOT_FOUND", null],
+    ]);
+    // A retry replaces them with rows that carry both.
+    await runJob(db, notesTable(ringV2), { kind: "rotate", keyring: ringV2, jobId, retryErrors: true });
+    expect((await listJobErrors(db, jobId)).map((e) => [e.rowKey, e.scope, e.code, e.errorClass])).toEqual([
+      [["2"], "clinic-0", "ERR_DECRYPTION_FAILED", "DecryptionFailed"],
+      [["4"], "clinic-0", "ERR_KEY_NOT_FOUND", "KeyNotFound"],
+    ]);
   });
 });
 

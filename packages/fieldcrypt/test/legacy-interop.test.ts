@@ -10,7 +10,14 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { decryptStringSync, encryptString, generateKey, getMessageKeyFingerprint } from "@47ng/cloak";
 import { beforeAll, describe, expect, it } from "vitest";
-import { aesGcmFormat, cloakFormat, fernetFormat, versionedJsonFormat } from "../src/legacy/index.js";
+import {
+  aesGcmFormat,
+  classifyLegacy,
+  cloakFormat,
+  fernetFormat,
+  type LegacyFormat,
+  versionedJsonFormat,
+} from "../src/legacy/index.js";
 import { assertOpaqueFailure, expectThrows, needs, thrown } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "legacy_producer.py");
@@ -30,6 +37,25 @@ function produce(requests: readonly object[]): Record<string, unknown>[] {
 }
 
 const MESSAGES = ["hello", "", "Grüße 🌍 — ünïcödé", "x".repeat(1000), '{"diagnosis":"none"}'];
+
+/**
+ * Every cut of `value` (short of its base64 pad) that keeps `signature` is unreadable or well-formed (then it fails to open),
+ * never "other": none passes for plaintext, and each fails with the opaque error. Returns how many
+ * cuts were unreadable.
+ */
+function sweepCuts(format: LegacyFormat, value: string, signature: string): number {
+  let unreadable = 0;
+  // Cutting only the base64 "=" pad leaves the same bytes: that value still opens.
+  for (let length = signature.length; length < value.replace(/=+$/, "").length; length++) {
+    const cut = value.slice(0, length);
+    const kind = classifyLegacy(format, cut);
+    expect(kind, `cut at ${length}`).not.toBe("other");
+    if (kind === "unreadable") unreadable++;
+    expect(format.hasSignature?.(cut), `cut at ${length}`).toBe(true);
+    assertOpaqueFailure(thrown(() => format.decrypt(cut)));
+  }
+  return unreadable;
+}
 
 /** Flips one byte in the middle of a base64url/base64 text, staying in the alphabet. */
 function corruptText(text: string, at = Math.floor(text.length / 2)): string {
@@ -111,6 +137,37 @@ describe.skipIf(!hasPython)("legacy interop with Python `cryptography` producers
     expect(tokens(2).map((t) => double.decrypt(t))).toEqual(MESSAGES);
     expect(tokens(3).map((t) => double.decrypt(t))).toEqual(MESSAGES);
     expect(tokens(2).map((t) => format.matches(t))).toEqual(MESSAGES.map(() => false));
+  });
+
+  it("a value cut short keeps its format's signature: unreadable, never plaintext, the opaque failure", () => {
+    const format = fernetFormat({ key });
+    expect(classifyLegacy(format, tokens(0)[0])).toBe("legacy");
+    expect(classifyLegacy(format, "a plaintext entry")).toBe("other");
+    expect(classifyLegacy(format, null)).toBe("other");
+    expect(format.matches(tokens(0)[3]!.slice(0, 60))).toBe(false); // not well-formed…
+    expect(classifyLegacy(format, tokens(0)[3]!.slice(0, 60))).toBe("unreadable"); // …but not plaintext
+    expect(classifyLegacy(format, Buffer.from(tokens(0)[3]!.slice(0, 60)))).toBe("unreadable"); // in bytea
+    expect(sweepCuts(format, tokens(0)[3]!, "gAAAAA")).toBeGreaterThan(1000);
+    // Double base64 over the token without its own pad, so that no cut merely drops that pad.
+    const inner = Buffer.from(tokens(2)[0]!, "base64").toString("latin1").replace(/=+$/, "");
+    const double = fernetFormat({ key, doubleBase64: true });
+    expect(double.decrypt(Buffer.from(inner).toString("base64"))).toBe(MESSAGES[0]);
+    expect(sweepCuts(double, Buffer.from(inner).toString("base64"), "Z0FBQUFB")).toBeGreaterThan(100);
+    // Versioned JSON: the signature is the envelope's shape, not the "{" every JSON object starts with.
+    const json = versionedJsonFormat({ keys: { v1 } });
+    const envelope = cells(10)[0]!;
+    expect(classifyLegacy(json, envelope)).toBe("legacy");
+    expect(sweepCuts(json, envelope, envelope.slice(0, envelope.indexOf('"ciphertext"') + 12))).toBeGreaterThan(10);
+    expect(classifyLegacy(json, '{"version": 1, "ciphertext": "AAAA"}')).toBe("unreadable");
+    expect(classifyLegacy(json, { version: "v1", ciphertext: 7 })).toBe("unreadable");
+    expect(classifyLegacy(json, '{"diagnosis": "none"}')).toBe("other");
+    expect(classifyLegacy(json, { diagnosis: "none" })).toBe("other");
+    expect(classifyLegacy(json, '{"version": "v1", "note')).toBe("other");
+    // Raw AES-GCM has no marker: a cell cut below nonce + tag cannot be told from plaintext.
+    const aes = aesGcmFormat({ keys: aesKey });
+    const cell = Buffer.from(cells(7)[0]!, "hex");
+    expect(classifyLegacy(aes, cell.subarray(0, 28))).toBe("legacy");
+    expect(classifyLegacy(aes, cell.subarray(0, 27))).toBe("other");
   });
 
   it("Fernet wrong key and corrupt tokens are the opaque failure", () => {
@@ -236,5 +293,15 @@ describe("legacy interop with @47ng/cloak", () => {
     assertOpaqueFailure(thrown(() => format.decrypt([v, alg, fp, iv, corruptText(ct!, 5)].join("."))));
     assertOpaqueFailure(thrown(() => format.decrypt([v, alg, fp, corruptText(iv!, 3), ct].join("."))));
     assertOpaqueFailure(thrown(() => format.decrypt(made[1]!.slice(0, -6))));
+  });
+
+  it("a cloak string cut short at any length after v1.aesgcm256. is unreadable, never plaintext", async () => {
+    const key = generateKey();
+    const format = cloakFormat({ keys: key });
+    const made = await encryptString(MESSAGES[2]!, key);
+    expect(format.matches(made.slice(0, 50))).toBe(false);
+    expect(classifyLegacy(format, made.slice(0, 50))).toBe("unreadable");
+    expect(sweepCuts(format, made, "v1.aesgcm256.")).toBeGreaterThan(30);
+    expect(classifyLegacy(format, "v1.aesgcm25")).toBe("other");
   });
 });

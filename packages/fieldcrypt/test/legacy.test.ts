@@ -260,7 +260,7 @@ describe("fernetFormat", () => {
     expectThrows(
       () => fernetFormat({ derive: { masterKey: "m", salt: {} as never, iterations: 1 } }),
       "ERR_INVALID_OPTION",
-      "derive.salt must be { static, append? } or { column }",
+      "derive.salt must be { static, append? }, { column }, { template } or a function",
     );
   });
 });

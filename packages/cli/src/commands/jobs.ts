@@ -9,6 +9,7 @@ import type { Command } from "../internal/command.js";
 import { EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, type ExitCode } from "../internal/exit-codes.js";
 import type { Io } from "../internal/io.js";
 import { textTable } from "../internal/text-table.js";
+import { printJobErrors } from "./jobs/errors.js";
 import { environmentKeys, jobKeyring } from "./jobs/keyring.js";
 import { runOne, type Tuning } from "./jobs/run-one.js";
 
@@ -63,19 +64,27 @@ const HELP = `Usage: fieldcrypt jobs run --kind KIND [options]
 
 Runs a job over the configured encrypted tables, batch by batch (fieldcrypt/jobs runJob): each
 batch is one transaction, its progress is checkpointed in fieldcrypt_jobs, and a cell that fails
-is recorded in fieldcrypt_job_errors (row key, column, code; never data) while the job goes on.
+is recorded in fieldcrypt_job_errors (row key, column, scope, code, error class; never data)
+while the job goes on.
 
   run      start a job over every configured table (or --table T), one job per table
   resume   continue a stopped or interrupted job where its last batch ended
   retry    process again only the rows a job recorded as failed (e.g. after loading a missing
-           key); rows that succeed leave fieldcrypt_job_errors, rows that fail again stay
-  errors   list the cells a job could not process
+           key); rows that succeed leave fieldcrypt_job_errors, rows that fail again stay. Its
+           summary counts what the retry did: rows retried, succeeded, failed again, missing
+           (deleted since; their errors are dropped), changed, skipped
+  errors   list the cells a job could not process: table, row key, column, scope (the row's
+           tenant or user id, - when none), code, error class, time. --json prints an array of
+           {"table","rowKey","column","scope","code","errorClass","time"} (scope and errorClass
+           null when unknown), exactly these keys
   runs     the append-only record of job runs (fieldcrypt_job_runs): who ran what, where, when,
            with which key ids, and the counts at the end; a run with a start and no end was killed
 
 Options of run:
   --kind KIND                  encrypt (plaintext → cells), rotate (cells → the primary key),
-                               decrypt (cells → plaintext), verify (read and check only),
+                               decrypt (cells → plaintext), verify (read and check only;
+                               then prints each column's cells per key id, plaintext,
+                               legacy, unreadable and NULL counts),
                                import (legacy values → cells, through each column's legacy
                                format; a table entry's importFrom: { col: "legacy_col" } reads
                                them from another column, left as it is)
@@ -308,25 +317,7 @@ async function errorsCommand(argv: readonly string[], io: Io): Promise<ExitCode>
     if ((await getJob(pool, id)) === undefined) {
       throw operationError(`no job ${id}`, "the ids are in fieldcrypt_jobs and in the output of `fieldcrypt jobs run`");
     }
-    const errors = await listJobErrors(pool, id);
-    if (flags.json) {
-      const json = errors.map((e) => ({
-        table: e.table,
-        rowKey: e.rowKey,
-        column: e.column,
-        code: e.code,
-        time: e.createdAt.toISOString(),
-      }));
-      io.out(`${JSON.stringify(json, null, 2)}\n`);
-      return EXIT_OK;
-    }
-    if (errors.length === 0) {
-      io.out(`job ${id} recorded no errors\n`);
-      return EXIT_OK;
-    }
-    const header = ["TABLE", "ROW KEY", "COLUMN", "CODE", "TIME"];
-    const rows = errors.map((e) => [e.table, e.rowKey.join(","), e.column, e.code, e.createdAt.toISOString()]);
-    io.out(`${textTable(header, rows)}\n`);
+    printJobErrors(io, id, await listJobErrors(pool, id), flags.json);
     return EXIT_OK;
   } finally {
     await pool.end();

@@ -1,15 +1,12 @@
-import { isFieldcryptError } from "fieldcrypt/errors";
-import { quoteIdentifier, readColumnTypes } from "fieldcrypt/jobs";
+import { columnStatus, tableColumnTypes } from "../config/column-status.js";
 import { loadConfig, selectTables } from "../config/config.js";
 import { databaseUrl, openDatabase } from "../config/database.js";
-import { type ColumnStatus, countColumn, latestJobFailures, recordedCheckValues } from "../config/status-sql.js";
+import { type ColumnStatus, latestJobFailures, recordedCheckValues } from "../config/status-sql.js";
 import { parseCommandArgs } from "../internal/args.js";
-import { operationError } from "../internal/cli-error.js";
 import type { Command } from "../internal/command.js";
 import { EXIT_OK } from "../internal/exit-codes.js";
 import { loadKeys } from "../internal/load-keys.js";
 import { textTable } from "../internal/text-table.js";
-import { importFromOf } from "./jobs/run-one.js";
 
 const FLAGS = {
   config: { type: "string" },
@@ -21,11 +18,12 @@ const FLAGS = {
 
 const HELP = `Usage: fieldcrypt status [--table T] [--json] [--keys-file F] [--config FILE] [--database-url URL]
 
-Counts the values of every configured encrypted column: plaintext, sealed under each key id,
-unreadable (a value that starts like a cell, fc1. or the byte 0xFC, but whose header does not parse;
-shown only when there is one), waiting for import (TO IMPORT: the column is NULL and its
-importFrom source column holds a value), NULL, and the total. SQL only: no key is needed and
-nothing is decrypted; the key id is read from each cell's header.
+Counts the values of every configured encrypted column: plaintext, in the legacy format (LEGACY,
+when one is configured), sealed under each key id, unreadable (a value that starts like a cell, fc1.
+or the byte 0xFC, but whose header does not parse, or one that carries the legacy format's signature
+but does not parse, like a Fernet token cut short; shown only when there is one), waiting for import
+(TO IMPORT: the column is NULL and its importFrom source column holds a value), NULL, and the total.
+No key is needed and nothing is decrypted; the key id is read from each cell's header.
 
 Below the counts, each key id's check value (spec/keys-v1.md) as the job runs on the table
 recorded it, and as the configured keys have it when FIELDCRYPT_KEYS or --keys-file is given. Two
@@ -42,8 +40,11 @@ Options:
   -h, --help           show this help
 
 Cost: one query per column, each a single sequential scan of the table (no index makes a full
-count cheaper). An expression index on the key-id expression makes the follow-up questions
-fast, e.g. which rows are still under key v1 (WHERE <expression> = 'v1'); for a text column c:
+count cheaper). Values with a legacy format's signature are then read once more and checked by the
+decoder itself (in the same snapshot, 1,000 at a time; none once the import is done), so that status
+and the import agree on which ones parse. An expression index on the key-id expression makes the
+follow-up questions fast, e.g. which rows are still under key v1 (WHERE <expression> = 'v1'); for
+a text column c:
   CREATE INDEX ON t ((convert_from(substring(decode(translate(substr(c, 5, least(52,
     (length(c) - 4) / 4 * 4)), '-_', '+/'), 'base64') FROM 6 FOR get_byte(decode(translate(
     substr(c, 5, least(52, (length(c) - 4) / 4 * 4)), '-_', '+/'), 'base64'), 4)), 'SQL_ASCII')))
@@ -54,7 +55,7 @@ get_byte(c, 0) = 252.)
 
 export const status: Command = {
   name: "status",
-  summary: "count each encrypted column's cells: plaintext, per key id, NULL (SQL only)",
+  summary: "count each encrypted column's cells: plaintext, legacy, per key id, NULL (no key needed)",
   help: HELP,
   async run(argv, io) {
     const { help, flags } = parseCommandArgs(argv, FLAGS, { command: "status" });
@@ -74,44 +75,12 @@ export const status: Command = {
         : undefined;
     try {
       for (const table of tables) {
-        const types = await readColumnTypes(pool, table.table).catch((error: unknown) => {
-          // The one reader refuses a missing table with ERR_INVALID_OPTION; to status it is an
-          // operation error (exit 1) with a hint.
-          if (!isFieldcryptError(error) || error.code !== "ERR_INVALID_OPTION") throw error;
-          throw operationError(
-            `table ${table.table} does not exist`,
-            "check the config's table names and the search path",
-          );
-        });
+        const types = await tableColumnTypes(pool, table.table);
         const query = async <Row>(sql: string, params?: readonly unknown[]) =>
           (await pool.query(sql, params === undefined ? undefined : [...params])).rows as Row[];
         const failures = await latestJobFailures(query, table.table);
-        const importFrom = importFromOf(table) ?? {};
-        for (const [column, options] of Object.entries(table.columns)) {
-          const type = types.get(column);
-          if (type === undefined)
-            throw operationError(`column ${table.table}.${column} does not exist`, "check the config's column names");
-          const source = importFrom[column];
-          if (source !== undefined && !types.has(source)) {
-            throw operationError(
-              `column ${table.table}.${source} (importFrom of ${column}) does not exist`,
-              "check the config's importFrom",
-            );
-          }
-          const legacy = options.legacy === undefined ? undefined : { textPrefixes: options.legacy.textPrefixes };
-          statuses.push(
-            await countColumn(
-              query,
-              table.table,
-              quoteIdentifier(table.table),
-              column,
-              quoteIdentifier(column),
-              type === "bytea",
-              legacy,
-              failures.get(column) ?? 0,
-              source === undefined ? undefined : quoteIdentifier(source),
-            ),
-          );
+        for (const column of Object.keys(table.columns)) {
+          statuses.push(await columnStatus(pool, table, column, types, failures.get(column) ?? 0));
         }
         const recorded = await recordedCheckValues(query, table.table);
         const seen = new Set(statuses.filter((s) => s.table === table.table).flatMap((s) => [...s.byKey.keys()]));
@@ -200,7 +169,7 @@ function toJson(s: ColumnStatus, checks: readonly KeyCheck[]) {
 /**
  * An aligned table: one row per column, one count column per key id seen; LEGACY when a column has
  * a legacy format configured, UNREADABLE when a value claims to be a cell but its header does not
- * parse, FAILED when the latest job of a table recorded failures.
+ * parse or carries the legacy format's signature but does not parse, FAILED when the latest job of a table recorded failures.
  */
 function render(statuses: readonly ColumnStatus[], legacy: boolean): string {
   const keyIds = [...new Set(statuses.flatMap((s) => [...s.byKey.keys()]))].sort((a, b) => a.localeCompare(b));

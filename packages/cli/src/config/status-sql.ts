@@ -8,9 +8,15 @@ export interface ColumnStatus {
   readonly table: string;
   readonly column: string;
   readonly plaintext: number;
-  /** Values in the column's legacy format (counted only when one is configured). */
+  /**
+   * Values in the column's legacy format (counted only when one is configured): in SQL, those that
+   * carry its signature; {@link statusLegacy} then moves those that are not well-formed to `unreadable`.
+   */
   readonly legacy: number;
-  /** Values that claim to be cells (`fc1.`, `0xFC`) but whose header does not parse: damaged. */
+  /**
+   * Values that claim to be cells (`fc1.`, `0xFC`) but whose header does not parse, and values that
+   * carry the legacy format's signature but do not parse (a token cut short): damaged.
+   */
   readonly unreadable: number;
   /** Rows whose column is NULL while its `importFrom` source column holds a value: not imported yet. */
   readonly pendingImport: number;
@@ -92,20 +98,27 @@ export function cellClassSql(c: string, binary: boolean, legacy?: LegacyMarker):
   const sealed = binary ? isBinaryCellSql(c) : isTextCellSql(c);
   const looksSealed = binary ? looksLikeBinaryCellSql(c) : `${c} LIKE 'fc1.%'`;
   const keyId = binary ? binaryKeyIdSql(c) : keyIdSql(c);
-  // A legacy format with text prefixes is told apart by them; one without a marker (raw AES-GCM)
-  // claims every value that is not a cell.
+  // A legacy format with text prefixes is told apart by them (its signature: well-formed or not,
+  // which statusLegacy then asks the decoder); one without a marker (raw AES-GCM) claims every value
+  // that is not a cell. In bytea, the prefix is the value's first bytes (latin1, as the decoders read).
   const isLegacy =
     legacy === undefined
       ? undefined
-      : legacy.textPrefixes === undefined || binary
+      : legacy.textPrefixes === undefined
         ? "TRUE"
-        : legacy.textPrefixes.map((p) => `left(${c}, ${p.length}) = '${p.replaceAll("'", "''")}'`).join(" OR ") ||
-          "FALSE";
+        : legacy.textPrefixes.map((p) => startsWithSql(c, p, binary)).join(" OR ") || "FALSE";
   const legacyCase = isLegacy === undefined ? "" : ` WHEN ${isLegacy} THEN 'legacy'`;
   return {
     kind: `CASE WHEN ${c} IS NULL THEN 'null' WHEN ${sealed} THEN 'key'${legacyCase} WHEN ${looksSealed} THEN 'unreadable' ELSE 'plaintext' END`,
     state: `CASE WHEN ${c} IS NULL THEN '' WHEN ${sealed} THEN ${keyId} ELSE '' END`,
   };
+}
+
+/** True when the text (or bytea, read as latin1) value `c` starts with `prefix`. */
+function startsWithSql(c: string, prefix: string, binary: boolean): string {
+  if (!binary) return `left(${c}, ${prefix.length}) = '${prefix.replaceAll("'", "''")}'`;
+  const hex = Buffer.from(prefix, "latin1").toString("hex");
+  return `substring(${c} FROM 1 FOR ${prefix.length}) = decode('${hex}', 'hex')`;
 }
 
 /**

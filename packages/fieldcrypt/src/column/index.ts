@@ -12,6 +12,7 @@ import { encrypt } from "../cell/encrypt.js";
 import { isCell } from "../cell/inspect.js";
 import {
   AlreadyEncrypted,
+  DecryptionFailed,
   InvalidOption,
   isFieldcryptError,
   NotEncrypted,
@@ -23,6 +24,7 @@ import { describeType } from "../internal/describe-type.js";
 import { type AlgorithmName, MAGIC, TEXT_PREFIX, TYPE_NAMES, type ValueTypeName } from "../internal/format.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
+import { classifyLegacy } from "../legacy/classify.js";
 import type { LegacyFormat, LegacyRow } from "../legacy/format.js";
 
 /** How a column reads values that are not cells. */
@@ -75,6 +77,7 @@ export interface EncryptedColumnCodec {
   readonly column: string;
   readonly type: ValueTypeName | undefined;
   readonly form: "text" | "binary";
+  readonly algorithm: AlgorithmName;
   readonly mode: ColumnMode;
   /** The legacy format the column may still hold, if any. */
   readonly legacy: LegacyFormat | undefined;
@@ -82,7 +85,9 @@ export interface EncryptedColumnCodec {
   encrypt(value: CellValue | null, row?: RowContext): string | Buffer | null;
   /**
    * A stored value to read. `null` stays `null`; a legacy value opens with the legacy format (which
-   * may need other columns of the stored row: `values`); other non-cells per the mode.
+   * may need other columns of the stored row: `values`); other non-cells per the mode. A cell in a
+   * json/jsonb column arrives as the JSON string's value (the driver or the job parses it): the
+   * JSON text `"fc1.…"` itself is a second spelling of the cell and is not read as one.
    */
   decrypt(stored: unknown, row?: RowContext, values?: LegacyRow): CellValue | null;
 }
@@ -134,7 +139,8 @@ const VALUE_TYPES: readonly (ValueTypeName | undefined)[] = [undefined, ...TYPE_
 export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOptions): EncryptedColumnCodec {
   contextBytes(options.table, "table");
   contextBytes(options.column, "column");
-  const { table, column, type, algorithm } = options;
+  const { table, column, type } = options;
+  const algorithm = options.algorithm ?? "XAES-256-GCM";
   const form = options.form ?? "text";
   const mode = options.mode ?? "strict";
   if (form !== "text" && form !== "binary")
@@ -173,6 +179,7 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
     column,
     type,
     form,
+    algorithm,
     mode,
     legacy,
     encrypt(value, row) {
@@ -190,8 +197,11 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
       const cellLike = looksLikeCell(stored);
       // A legacy value may start like a cell (raw AES-GCM starts with the magic byte 1 time in 256):
       // anything cell-like that is not a well-formed cell is offered to the legacy format too.
-      if (legacy !== undefined && (!cellLike || !isCell(stored)) && legacy.matches(stored)) {
-        const value = legacy.decrypt(stored, values) as CellValue;
+      const kind = legacy === undefined || (cellLike && isCell(stored)) ? "other" : classifyLegacy(legacy, stored);
+      // The format's signature on a value that does not parse (a token cut short): never plaintext.
+      if (kind === "unreadable") throw new DecryptionFailed();
+      if (kind === "legacy") {
+        const value = (legacy as LegacyFormat).decrypt(stored, values) as CellValue;
         checkType(value);
         return value;
       }

@@ -4,7 +4,8 @@
  * failing cells. The lane around it takes the lease first and checkpoints last. Not exported.
  */
 import type { Queryable } from "../internal/db-port.js";
-import { errorCode } from "./error-code.js";
+import { checkFits, parseJsonColumns, storedJson } from "./column-types.js";
+import { type CellFailure, cellFailure } from "./error-code.js";
 import { insertJobErrors } from "./job-sql.js";
 import type { BatchCounts } from "./model.js";
 import type { JobPlan } from "./plan.js";
@@ -36,11 +37,14 @@ interface RowUpdate {
   readonly guard: (string | null)[];
 }
 
+/** A failing cell as recorded: where (row key, column, the row's scope) and its code and class. */
+type ErrorRecord = CellFailure & { readonly rowKey: string; readonly column: string; readonly scope: string | null };
+
 /** The transformed batch: every row's key, the updates and the failing cells. */
 interface Transformed {
   readonly keys: string[][];
   readonly updates: RowUpdate[];
-  readonly errors: { rowKey: string; column: string; code: string; scope: string | null }[];
+  readonly errors: ErrorRecord[];
   /** Rows with at least one failing cell. */
   readonly failed: number;
 }
@@ -71,11 +75,14 @@ export async function processBatch(
   lazyThreads: LazyTransformThreads,
 ): Promise<ProcessedBatch> {
   if (rows.length === 0) return { counts: { processed: 0, changed: 0, skipped: 0, failed: 0 }, last: null };
+  // The transforms see json/jsonb values parsed; the compare-and-swap compares them as read (text).
+  const values = parseJsonColumns(plan.storage, rows);
   // Keys the legacy formats need for this batch (PBKDF2 per user), derived once, off the main thread.
-  for (const format of plan.formats) await format.prepare?.(rows as Record<string, unknown>[]);
+  for (const format of plan.formats) await format.prepare?.(values as Record<string, unknown>[]);
   // With transform threads, the batch's cells are transformed there; the contexts are computed here.
   const threads = lazyThreads.get();
-  const done = threads === undefined ? transformHere(plan, rows) : await transformThreaded(plan, rows, threads);
+  const done =
+    threads === undefined ? transformHere(plan, rows, values) : await transformThreaded(plan, rows, values, threads);
   await plan.beforeWrite?.({ tx, keys: done.keys, changing: done.updates.map((u) => u.keys) });
   const counts = { processed: rows.length, changed: 0, skipped: 0, failed: done.failed };
   const last = done.keys[done.keys.length - 1] as string[];
@@ -92,10 +99,16 @@ export async function processBatch(
   return { counts, last };
 }
 
-/** What a transform made of one cell: new values by column, a failure's code, or no change. */
-type CellOutcome = { readonly set: readonly (readonly [string, unknown])[] } | { readonly code: string } | undefined;
+/** What a transform made of one cell: new values by column, a failure (code and class), or no change. */
+type CellOutcome =
+  | { readonly set: readonly (readonly [string, unknown])[] }
+  | { readonly failure: CellFailure }
+  | undefined;
 
-/** The batch's keys, updates and errors, from each cell's outcome (`cell(target, row)`). */
+/**
+ * The batch's keys, updates and errors, from each cell's outcome (`cell(target, row)`); `rows` as
+ * read. A new value too long for its varchar(n) column fails its cell (`ERR_VALUE_TOO_LARGE`).
+ */
 function assemble(
   plan: JobPlan,
   rows: readonly Record<string, unknown>[],
@@ -111,15 +124,15 @@ function assemble(
     const next = new Map<string, unknown>();
     let rowFailed = false;
     for (const [t, target] of plan.targets.entries()) {
-      const outcome = cell(t, r);
+      const outcome = fitted(plan, cell(t, r));
       if (outcome === undefined) continue;
-      if ("code" in outcome) {
+      if ("failure" in outcome) {
         rowFailed = true;
         errors.push({
           rowKey: JSON.stringify(rowKeys),
           column: target.name,
-          code: outcome.code,
           scope: scopeOf(plan, stored),
+          ...outcome.failure,
         });
         continue;
       }
@@ -130,11 +143,22 @@ function assemble(
     updates.push({
       keys: rowKeys,
       old: plan.written.map((c) => toText(stored[c])),
-      next: plan.written.map((c) => toText(next.has(c) ? next.get(c) : stored[c])),
+      next: plan.written.map((c) => toText(next.has(c) ? storedJson(plan.storage, c, next.get(c)) : stored[c])),
       guard: plan.batch.guarded.map((_, i) => stored[guardAlias(i)] as string | null),
     });
   }
   return { keys, updates, errors, failed };
+}
+
+/** The outcome, or a failure when a new value is too long for its varchar(n) column (never cut). */
+function fitted(plan: JobPlan, outcome: CellOutcome): CellOutcome {
+  if (outcome === undefined || !("set" in outcome)) return outcome;
+  try {
+    for (const [column, value] of outcome.set) checkFits(plan.storage, plan.table.table, column, value);
+    return outcome;
+  } catch (error) {
+    return { failure: cellFailure(error) };
+  }
 }
 
 /** The row's scope for its error record, when its context can be built (else none: NULL). */
@@ -146,11 +170,15 @@ function scopeOf(plan: JobPlan, stored: Record<string, unknown>): string | null 
   }
 }
 
-/** The batch's cells transformed on the main thread. */
-function transformHere(plan: JobPlan, rows: readonly Record<string, unknown>[]): Transformed {
+/** The batch's cells transformed on the main thread (`values`: the rows with json parsed). */
+function transformHere(
+  plan: JobPlan,
+  rows: readonly Record<string, unknown>[],
+  values: readonly Record<string, unknown>[],
+): Transformed {
   return assemble(plan, rows, (t, r) => {
     const target = plan.targets[t] as JobPlan["targets"][number];
-    const stored = rows[r] as Record<string, unknown>;
+    const stored = values[r] as Record<string, unknown>;
     const indexColumn = target.blindIndex?.column;
     try {
       const change = transformCell(
@@ -171,7 +199,7 @@ function transformHere(plan: JobPlan, rows: readonly Record<string, unknown>[]):
         ],
       };
     } catch (error) {
-      return { code: errorCode(error) };
+      return { failure: cellFailure(error) };
     }
   });
 }
@@ -180,12 +208,13 @@ function transformHere(plan: JobPlan, rows: readonly Record<string, unknown>[]):
 async function transformThreaded(
   plan: JobPlan,
   rows: readonly Record<string, unknown>[],
+  values: readonly Record<string, unknown>[],
   threads: TransformThreads,
 ): Promise<Transformed> {
   const scopes: (string | undefined)[] = [];
   const rowKeys: unknown[] = [];
-  const contextErrors: (string | undefined)[] = [];
-  for (const row of rows) {
+  const contextErrors: (CellFailure | undefined)[] = [];
+  for (const row of values) {
     try {
       const ctx = plan.table.rowContext(row, plan.rowScope);
       scopes.push(ctx.scope);
@@ -194,23 +223,23 @@ async function transformThreaded(
     } catch (error) {
       scopes.push(undefined);
       rowKeys.push(undefined);
-      contextErrors.push(errorCode(error));
+      contextErrors.push(cellFailure(error));
     }
   }
   const threaded = await threads.transform({
     scopes,
     rowKeys,
     contextErrors,
-    stored: plan.targets.map((t) => rows.map((row) => row[t.name])),
+    stored: plan.targets.map((t) => values.map((row) => row[t.name])),
     storedIndex: plan.targets.map((t) =>
-      t.blindIndex === undefined ? [] : rows.map((row) => row[(t.blindIndex as { column: string }).column]),
+      t.blindIndex === undefined ? [] : values.map((row) => row[(t.blindIndex as { column: string }).column]),
     ),
   });
   return assemble(plan, rows, (t, r) => {
     const target = plan.targets[t] as JobPlan["targets"][number];
     const result = threaded[t] as ThreadResult;
-    const code = result.codes[r];
-    if (code !== undefined) return { code };
+    const failure = result.failures[r];
+    if (failure !== undefined) return { failure };
     const changed = result.changed[r];
     if (changed === 0) return undefined;
     const indexColumn = target.blindIndex?.column;

@@ -199,22 +199,24 @@ export function releaseRanges(jobId: string, owner: string): Statement {
   };
 }
 
-/** Records failing cells: row key, column, code and the row's scope (for shredding); never data. */
+/** Records failing cells: row key, column, the row's scope, code and error class; never data. */
 export function insertJobErrors(
   jobId: string,
   table: string,
-  errors: readonly { rowKey: string; column: string; code: string; scope: string | null }[],
+  errors: readonly { rowKey: string; column: string; code: string; errorClass: string; scope: string | null }[],
 ): Statement {
   return {
-    text: `INSERT INTO ${JOB_ERRORS} (job_id, table_name, row_key, column_name, code, scope)
-           SELECT $1, $2, e.row_key, e.column_name, e.code, e.scope
-             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[]) AS e(row_key, column_name, code, scope)`,
+    text: `INSERT INTO ${JOB_ERRORS} (job_id, table_name, row_key, column_name, code, error_class, scope)
+           SELECT $1, $2, e.row_key, e.column_name, e.code, e.error_class, e.scope
+             FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+               AS e(row_key, column_name, code, error_class, scope)`,
     values: [
       jobId,
       table,
       errors.map((e) => e.rowKey),
       errors.map((e) => e.column),
       errors.map((e) => e.code),
+      errors.map((e) => e.errorClass),
       errors.map((e) => e.scope),
     ],
   };

@@ -46,7 +46,7 @@ async function retryBatch(
   if (!plan.dryRun) await renewRetryLease(tx, plan, id);
   const page = await readErrorRows(tx, plan, id, after);
   const done = await processBatch(tx, plan, id, page.rows, lane.threads);
-  // `failed` drops by the rows retried and rises by those failing again.
+  // `failed` drops by the rows retried and rises by those failing again (the tally does the same).
   if (!plan.dryRun && (done.counts.processed > 0 || page.retried > 0)) {
     await checkpointJob(tx, id, { ...done.counts, failed: done.counts.failed - page.retried }, null);
   }
@@ -57,7 +57,7 @@ async function retryBatch(
 async function readErrorRows(tx: Queryable, plan: JobPlan, id: string, after: string | null): Promise<ErrorPage> {
   const select = selectErrorKeys(id, after, plan.batchSize);
   const rowKeys = ((await tx.query(select.text, select.values)).rows as { row_key: string }[]).map((r) => r.row_key);
-  const retried = plan.dryRun ? 0 : rowKeys.length;
+  const retried = rowKeys.length;
   if (rowKeys.length === 0) return { rows: [], more: false, retried, next: after };
   // This attempt's errors replace the recorded ones (a row that no longer exists has none).
   if (!plan.dryRun) {

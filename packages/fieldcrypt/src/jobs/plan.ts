@@ -10,6 +10,7 @@ import { InvalidOption } from "../errors/index.js";
 import type { Queryable } from "../internal/db-port.js";
 import type { Keyring } from "../keyring/keyring.js";
 import type { EncryptedTable } from "../table/index.js";
+import { type ColumnStorage, checkColumnTypes } from "./column-types.js";
 import type { JobKind } from "./model.js";
 import type { JobProgress, RunJobOptions } from "./run-options.js";
 import { type BatchPlan, columnTypes } from "./sql.js";
@@ -32,6 +33,8 @@ export interface JobPlan {
   readonly written: readonly string[];
   /** The shape of the batch statements. */
   readonly batch: BatchPlan;
+  /** How the targets' SQL types hold cells (json/jsonb, varchar(n)). */
+  readonly storage: ColumnStorage;
   readonly keyring: Keyring | undefined;
   readonly batchSize: number;
   readonly maxRowsPerSecond: number | undefined;
@@ -60,7 +63,10 @@ export interface JobPlan {
   readonly pid: number;
 }
 
-/** Checks `options` against `table` and reads the column types: the plan, or an InvalidOption. */
+/**
+ * Checks `options` against `table` and reads the column types: the plan, or an InvalidOption (also
+ * for a column whose SQL type cannot hold its cells: see column-types.ts).
+ */
 export async function planJob(db: Queryable, table: EncryptedTable, options: RunJobOptions): Promise<JobPlan> {
   const { kind, keyring } = options;
   if (!KINDS.includes(kind)) throw new InvalidOption(`job kind must be one of ${KINDS.join(", ")}`);
@@ -78,10 +84,10 @@ export async function planJob(db: Queryable, table: EncryptedTable, options: Run
   if (options.importFrom !== undefined && kind !== "import") {
     throw new InvalidOption("importFrom is an option of import jobs only");
   }
-  const targets = targetsOf(table, kind, columns, options.importFrom ?? {});
+  const named = targetsOf(table, kind, columns, options.importFrom ?? {});
   const formats =
     kind === "import"
-      ? [...new Set(targets.flatMap((t) => (t.column.legacy === undefined ? [] : [t.column.legacy])))]
+      ? [...new Set(named.flatMap((t) => (t.column.legacy === undefined ? [] : [t.column.legacy])))]
       : [];
   const keys = table.primaryKey ?? options.keyColumns;
   if (keys === undefined || keys.length === 0) {
@@ -90,14 +96,16 @@ export async function planJob(db: Queryable, table: EncryptedTable, options: Run
   if (table.scope !== undefined && "current" in table.scope && options.scope === undefined) {
     throw new InvalidOption(`${table.table}: the table takes its scope from the caller; pass the job's scope`);
   }
-  const written = writtenColumns(kind, targets);
+  const written = writtenColumns(kind, named);
   const read = readColumns(table, keys, written, formats);
   if (numbers.threads > 0 && kind === "import") {
     throw new InvalidOption("threads are not available for import jobs: legacy formats run on the main thread");
   }
+  const types = await columnTypes(db, table.table, read);
+  const storage = checkColumnTypes(table.table, named, types);
+  const targets = named.map((t) => ({ ...t, json: storage.json.has(t.name) }));
   // Checked now; the threads start with the first batch and stop when the run ends.
   const threadSetup = numbers.threads > 0 ? threadSetupOf(kind, table, targets, keyring) : undefined;
-  const types = await columnTypes(db, table.table, read);
   return Object.freeze({
     kind,
     table,
@@ -111,7 +119,9 @@ export async function planJob(db: Queryable, table: EncryptedTable, options: Run
       read,
       guarded: read.filter((c) => !keys.includes(c) && !written.includes(c)),
       types,
+      json: storage.json,
     },
+    storage,
     keyring,
     ...numbers,
     dryRun: options.dryRun === true,

@@ -94,6 +94,25 @@ export interface RunJobOptions {
   readonly auditor?: Auditor | undefined;
 }
 
+/**
+ * What a retry of recorded errors (`retryErrors`) did itself, apart from the job's totals: of the
+ * `retried` rows, each `succeeded`, `failed` again or is `missing`. In a dry run: what it would do.
+ */
+export interface RetryCounts {
+  /** Rows with recorded errors that the retry took up (distinct row keys). */
+  readonly retried: number;
+  /** Rows read again with no failing cell: their errors are gone (written, already right, or skipped). */
+  readonly succeeded: number;
+  /** Rows with a cell that failed again: this attempt's errors replace the recorded ones. */
+  readonly failed: number;
+  /** Rows no longer in the table: their errors were dropped. */
+  readonly missing: number;
+  /** Rows written (in a dry run: that would be). */
+  readonly changed: number;
+  /** Rows an application write changed after the retry read them, left as the application wrote them. */
+  readonly skipped: number;
+}
+
 /** What a job run did. Counts are the job's totals (over every run of a resumed job). */
 export interface JobResult extends JobCounts {
   /** The job's id (`null` for a dry run that did not resume a job). */
@@ -106,4 +125,6 @@ export interface JobResult extends JobCounts {
   /** The primary key (text form) of the last row processed, or null. */
   readonly cursor: readonly string[] | null;
   readonly dryRun: boolean;
+  /** A retry's own counts (`retryErrors`), beside the job's totals above; null for any other run. */
+  readonly retry: RetryCounts | null;
 }

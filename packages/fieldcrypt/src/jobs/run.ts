@@ -17,7 +17,7 @@ import { JobTally } from "./tally.js";
 import { LazyTransformThreads } from "./threads.js";
 import type { JobDatabase } from "./transaction.js";
 
-export type { JobProgress, JobResult, RunJobOptions } from "./run-options.js";
+export type { JobProgress, JobResult, RetryCounts, RunJobOptions } from "./run-options.js";
 
 const LANES: Readonly<Record<LaneKind, (lane: LaneContext) => Promise<LaneStatus>>> = {
   cursor: runCursorLane,

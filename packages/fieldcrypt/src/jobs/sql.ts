@@ -43,6 +43,11 @@ export interface BatchPlan {
   readonly guarded: readonly string[];
   /** SQL type of every column involved. */
   readonly types: ReadonlyMap<string, string>;
+  /**
+   * Written json/jsonb columns: read as text (parsed by the batch), compared as text (json has no
+   * equality operator), written from JSON text.
+   */
+  readonly json: ReadonlySet<string>;
 }
 
 /** Alias of the i-th key column in its text form. */
@@ -54,7 +59,7 @@ export const guardAlias = (i: number): string => `__fieldcrypt_g${i}`;
 /** The select list of a batch read: the read columns, then the keys and guarded columns as text. */
 function selectList(plan: BatchPlan): string {
   return [
-    ...plan.read.map(quote),
+    ...plan.read.map((c) => (plan.json.has(c) ? `${quote(c)}::text AS ${quote(c)}` : quote(c))),
     ...plan.keys.map((k, i) => `${quote(k)}::text AS ${quote(keyAlias(i))}`),
     ...plan.guarded.map((g, i) => `${quote(g)}::text AS ${quote(guardAlias(i))}`),
   ].join(", ");
@@ -177,10 +182,16 @@ export function updateBatch(
     );
   });
   const type = (name: string): string => plan.types.get(name) as string;
-  const sets = columns.map((name, i) => `${quote(name)} = v."n${i}"::${type(name)}`);
+  // Into varchar(n) by assignment, not an explicit cast: a value too long fails instead of being cut.
+  const setType = (name: string): string => (/^character varying\(/.test(type(name)) ? "text" : type(name));
+  const sets = columns.map((name, i) => `${quote(name)} = v."n${i}"::${setType(name)}`);
   const match = plan.keys.map((name, i) => `t.${quote(name)} = v."k${i}"::${type(name)}`);
   const cas = [
-    ...columns.map((name, i) => `t.${quote(name)} IS NOT DISTINCT FROM v."o${i}"::${type(name)}`),
+    ...columns.map((name, i) =>
+      plan.json.has(name)
+        ? `t.${quote(name)}::text IS NOT DISTINCT FROM v."o${i}"`
+        : `t.${quote(name)} IS NOT DISTINCT FROM v."o${i}"::${type(name)}`,
+    ),
     ...plan.guarded.map((name, i) => `t.${quote(name)}::text IS NOT DISTINCT FROM v."g${i}"`),
   ];
   return {

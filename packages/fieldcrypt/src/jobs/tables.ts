@@ -35,8 +35,20 @@ export interface JobError {
   /** The row's primary key (text form of each column). */
   readonly rowKey: readonly string[];
   readonly column: string;
+  /**
+   * The row's scope (the value of the table's scope column, or the job's scope), the id apps log to
+   * find the owner; null for an unscoped table, a row whose scope could not be read, or a row
+   * recorded before the column existed.
+   */
+  readonly scope: string | null;
   /** A fieldcrypt error code (`ERR_*`), or `ERR_UNEXPECTED` for anything else. */
   readonly code: string;
+  /**
+   * The error's class: a fieldcrypt error's (`DecryptionFailed`, `KeyNotFound`), another error's
+   * when its name is plain (`TypeError`), else `Error`; null for a row recorded before the column
+   * existed. Never the message.
+   */
+  readonly errorClass: string | null;
   readonly createdAt: Date;
 }
 
@@ -48,9 +60,9 @@ export const JOB_RANGES = "fieldcrypt_job_ranges";
 /**
  * Creates the job tables if they do not exist (`CREATE TABLE IF NOT EXISTS`): `fieldcrypt_jobs`,
  * `fieldcrypt_job_errors`, `fieldcrypt_job_ranges` and the append-only record of runs
- * `fieldcrypt_job_runs`, in the first schema of the search path, and
- * adds the lease columns to a `fieldcrypt_jobs` of an older version. Exported from
- * `fieldcrypt/jobs`.
+ * `fieldcrypt_job_runs`, in the first schema of the search path, and adds the columns later
+ * versions introduced to older tables (the lease of `fieldcrypt_jobs`, `scope` and `error_class`
+ * of `fieldcrypt_job_errors`). Exported from `fieldcrypt/jobs`.
  *
  * @example
  * ```ts
@@ -90,6 +102,8 @@ export async function ensureJobTables(db: Queryable): Promise<void> {
   // The row's scope, so that shredding a scope deletes the errors naming its rows (added later).
   await db.query(`ALTER TABLE ${JOB_ERRORS} ADD COLUMN IF NOT EXISTS scope text`);
   await db.query(`CREATE INDEX IF NOT EXISTS ${JOB_ERRORS}_scope ON ${JOB_ERRORS} (scope) WHERE scope IS NOT NULL`);
+  // The error's class name, never its message (added later, like scope).
+  await db.query(`ALTER TABLE ${JOB_ERRORS} ADD COLUMN IF NOT EXISTS error_class text`);
   // The lease (added after the first version of the table: ADD COLUMN keeps old tables usable).
   await db.query(`ALTER TABLE ${JOBS} ADD COLUMN IF NOT EXISTS owner text`);
   await db.query(`ALTER TABLE ${JOBS} ADD COLUMN IF NOT EXISTS lease_until timestamptz`);
@@ -202,13 +216,14 @@ export async function getJob(db: Queryable, id: string): Promise<JobRecord | und
  *
  * @example
  * ```ts
- * for (const e of await listJobErrors(pool, jobId)) report(e.table, e.rowKey, e.column, e.code);
+ * for (const e of await listJobErrors(pool, jobId)) report(e.table, e.rowKey, e.column, e.scope, e.code, e.errorClass);
  * ```
  */
 export async function listJobErrors(db: Queryable, jobId: string): Promise<JobError[]> {
   if (typeof jobId !== "string") throw new InvalidOption("jobId must be a string");
   const { rows } = await db.query(
-    `SELECT job_id, table_name, row_key, column_name, code, created_at FROM ${JOB_ERRORS} WHERE job_id = $1 ORDER BY id`,
+    `SELECT job_id, table_name, row_key, column_name, scope, code, error_class, created_at
+       FROM ${JOB_ERRORS} WHERE job_id = $1 ORDER BY id`,
     [jobId],
   );
   return (
@@ -217,7 +232,9 @@ export async function listJobErrors(db: Queryable, jobId: string): Promise<JobEr
       table_name: string;
       row_key: string;
       column_name: string;
+      scope: string | null;
       code: string;
+      error_class: string | null;
       created_at: Date | string;
     }[]
   ).map((row) => ({
@@ -225,7 +242,9 @@ export async function listJobErrors(db: Queryable, jobId: string): Promise<JobEr
     table: row.table_name,
     rowKey: JSON.parse(row.row_key) as string[],
     column: row.column_name,
+    scope: row.scope,
     code: row.code,
+    errorClass: row.error_class,
     createdAt: toDate(row.created_at),
   }));
 }

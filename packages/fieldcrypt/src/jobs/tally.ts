@@ -5,7 +5,7 @@
  */
 import type { BatchCounts, JobCounts } from "./model.js";
 import type { JobPlan } from "./plan.js";
-import type { JobResult } from "./run-options.js";
+import type { JobResult, RetryCounts } from "./run-options.js";
 
 /** What one batch did, as a lane reports it. */
 export interface BatchOutcome {
@@ -14,7 +14,7 @@ export interface BatchOutcome {
   readonly last: readonly string[] | null;
   /** Whether the lane has more rows after this batch. */
   readonly more: boolean;
-  /** Retry lane: recorded failing rows this batch retried (their old failures leave the totals). */
+  /** Retry lane: recorded failing rows this batch took up (their old failures leave the totals). */
   readonly retried: number;
 }
 
@@ -25,12 +25,15 @@ export class JobTally {
   #totals: JobCounts;
   #cursor: readonly string[] | null;
   #readThisRun = 0;
+  /** What this run's retry batches did (a retry only), apart from the job's totals. */
+  #retry: RetryCounts | null;
 
   constructor(plan: JobPlan, jobId: string | null, counts: JobCounts, cursor: readonly string[] | null) {
     this.#plan = plan;
     this.#jobId = jobId;
     this.#totals = countsOf(counts);
     this.#cursor = cursor;
+    this.#retry = plan.retry ? { retried: 0, succeeded: 0, failed: 0, missing: 0, changed: 0, skipped: 0 } : null;
   }
 
   get totals(): JobCounts {
@@ -49,6 +52,7 @@ export class JobTally {
       batches: t.batches + 1,
     };
     this.#readThisRun += batch.counts.processed;
+    if (this.#retry !== null) this.#retry = addRetry(this.#retry, batch);
     const elapsedMs = performance.now() - this.#started;
     this.#plan.onProgress?.({
       jobId: this.#jobId,
@@ -84,6 +88,7 @@ export class JobTally {
       cursor: this.#cursor,
       dryRun: plan.dryRun,
       ...this.#totals,
+      retry: this.#retry,
     };
   }
 }
@@ -91,6 +96,19 @@ export class JobTally {
 function countsOf(job: JobCounts): JobCounts {
   const { processed, changed, skipped, failed, batches } = job;
   return { processed, changed, skipped, failed, batches };
+}
+
+/** A retry batch added to a retry's own counts: recorded rows not read again are gone from the table. */
+function addRetry(r: RetryCounts, batch: BatchOutcome): RetryCounts {
+  const { processed, changed, skipped, failed } = batch.counts;
+  return {
+    retried: r.retried + batch.retried,
+    succeeded: r.succeeded + processed - failed,
+    failed: r.failed + failed,
+    missing: r.missing + batch.retried - processed,
+    changed: r.changed + changed,
+    skipped: r.skipped + skipped,
+  };
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts. */

@@ -6,13 +6,15 @@
  * What crosses to a thread, once: the job kind, the keyrings' key materials (KeyObjects, cloned by
  * postMessage; never bytes in a message) and the target columns' options, which must be plain data
  * (no custom normalizer functions, no legacy formats). Per batch: each row's stored values and its
- * context (scope and row key, computed on the main thread); back: each cell's change or error code.
+ * context (scope and row key, computed on the main thread); back: each cell's change or failure (its
+ * code and error class).
  */
 import { Worker } from "node:worker_threads";
 import { InvalidOption } from "../errors/index.js";
 import { getKeyMaterial } from "../internal/key-material.js";
 import type { Keyring } from "../keyring/keyring.js";
 import type { EncryptedTable, TableColumnOptions } from "../table/index.js";
+import type { CellFailure } from "./error-code.js";
 import type { JobKind } from "./model.js";
 import type { JobColumn } from "./transform.js";
 
@@ -27,6 +29,8 @@ export interface TargetData {
   readonly table: string;
   readonly options: Record<string, unknown>;
   readonly blindIndex: { readonly column: string; readonly options: Record<string, unknown> } | undefined;
+  /** Stored in a json/jsonb column ({@link JobColumn.json}). */
+  readonly json?: boolean | undefined;
 }
 
 /** What a thread is started with. */
@@ -40,26 +44,26 @@ export interface ThreadSetup {
 
 /**
  * One batch, by column (arrays of primitives clone far faster than arrays of row objects): each
- * row's scope and row key (or the code of the error computing its context), and per target its
+ * row's scope and row key (or the failure computing its context), and per target its
  * stored values and stored blind-index values.
  */
 export interface ThreadBatch {
   readonly scopes: readonly (string | undefined)[];
   readonly rowKeys: readonly unknown[];
-  readonly contextErrors: readonly (string | undefined)[];
+  readonly contextErrors: readonly (CellFailure | undefined)[];
   readonly stored: readonly (readonly unknown[])[];
   readonly storedIndex: readonly (readonly unknown[])[];
 }
 
 /**
  * Per target, per row: `changed[i]` 0 no change, 1 a new value (`values[i]`), 2 a new value and a
- * new blind index (`indexes[i]`); `codes[i]` the failing cell's error code, else undefined.
+ * new blind index (`indexes[i]`); `failures[i]` the failing cell's code and class, else undefined.
  */
 export interface ThreadResult {
   readonly changed: Uint8Array;
   readonly values: unknown[];
   readonly indexes: (string | null | undefined)[];
-  readonly codes: (string | undefined)[];
+  readonly failures: (CellFailure | undefined)[];
 }
 
 export function keyringData(keyring: Keyring): KeyringData {
@@ -172,7 +176,13 @@ export function threadSetupOf(
       );
     }
     if (blindIndex === undefined) {
-      return { name: target.name, table: table.table, options: { ...columnOptions }, blindIndex: undefined };
+      return {
+        name: target.name,
+        table: table.table,
+        options: { ...columnOptions },
+        blindIndex: undefined,
+        json: target.json === true,
+      };
     }
     const { column, ...indexOptions } = blindIndex;
     if (indexOptions.normalize?.some((step) => typeof step === "function") === true) {
@@ -185,6 +195,7 @@ export function threadSetupOf(
       table: table.table,
       options: { ...columnOptions },
       blindIndex: { column, options: { ...indexOptions } },
+      json: target.json === true,
     };
   });
   return {

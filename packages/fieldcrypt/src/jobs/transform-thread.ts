@@ -1,7 +1,7 @@
 /**
  * The body of a job's transform thread (see threads.ts): rebuilds the keyrings and the target
  * columns from the setup, then transforms each batch it is sent with the same `transformCell` the
- * main thread uses. Replies carry values and error codes only: never messages, never key bytes.
+ * main thread uses. Replies carry values, error codes and class names only: never messages, never key bytes.
  * Not exported.
  */
 import { parentPort, workerData } from "node:worker_threads";
@@ -9,7 +9,7 @@ import { createBlindIndex } from "../blind-index/index.js";
 import type { RowContext } from "../column/index.js";
 import { encryptedColumn } from "../column/index.js";
 import { keyringFromMaterials } from "../keyring/keyring.js";
-import { errorCode } from "./error-code.js";
+import { type CellFailure, cellFailure } from "./error-code.js";
 import type { KeyringData, ThreadBatch, ThreadResult, ThreadSetup } from "./threads.js";
 import { type JobColumn, transformCell } from "./transform.js";
 
@@ -25,6 +25,7 @@ const tableKeyring = rebuild(setup.tableKeyring);
 const jobKeyring = setup.jobKeyring === undefined ? tableKeyring : rebuild(setup.jobKeyring);
 const targets: JobColumn[] = setup.targets.map((t) => ({
   name: t.name,
+  json: t.json,
   column: encryptedColumn(tableKeyring, { ...t.options, table: t.table, column: t.name } as Parameters<
     typeof encryptedColumn
   >[1]),
@@ -43,21 +44,20 @@ const targets: JobColumn[] = setup.targets.map((t) => ({
 
 /** A context error from the main thread, rethrown where the transform first needs the context. */
 class ContextError extends Error {
-  constructor(readonly code: string) {
-    super(code);
+  constructor(readonly failure: CellFailure) {
+    super(failure.code);
   }
 }
 
-function codeOf(error: unknown): string {
-  if (error instanceof ContextError) return error.code;
-  return errorCode(error);
+function failureOf(error: unknown): CellFailure {
+  return error instanceof ContextError ? error.failure : cellFailure(error);
 }
 
 parentPort?.on("message", (batch: ThreadBatch) => {
   try {
     const n = batch.scopes.length;
     const results: ThreadResult[] = targets.map((target, t) => {
-      const result: ThreadResult = { changed: new Uint8Array(n), values: [], indexes: [], codes: [] };
+      const result: ThreadResult = { changed: new Uint8Array(n), values: [], indexes: [], failures: [] };
       const stored = batch.stored[t] as readonly unknown[];
       const storedIndex = batch.storedIndex[t] as readonly unknown[];
       for (let i = 0; i < n; i++) {
@@ -77,13 +77,13 @@ parentPort?.on("message", (batch: ThreadBatch) => {
             result.changed[i] = 1;
           }
         } catch (error) {
-          result.codes[i] = codeOf(error);
+          result.failures[i] = failureOf(error);
         }
       }
       return result;
     });
     parentPort?.postMessage({ results });
   } catch (error) {
-    parentPort?.postMessage({ failure: codeOf(error) });
+    parentPort?.postMessage({ failure: failureOf(error).code });
   }
 });

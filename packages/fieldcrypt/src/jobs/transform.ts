@@ -3,10 +3,12 @@
 import type { BlindIndex } from "../blind-index/index.js";
 import { inspectCell, isCell } from "../cell/inspect.js";
 import type { EncryptedColumnCodec, RowContext } from "../column/index.js";
-import { InvalidCell, NotEncrypted, UnsupportedValue } from "../errors/index.js";
+import { DecryptionFailed, InvalidCell, NotEncrypted, UnsupportedValue } from "../errors/index.js";
 import { FIXED_HEADER_BYTES, MAGIC, MAX_KEY_ID_BYTES, TEXT_PREFIX } from "../internal/format.js";
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
+import { classifyLegacy } from "../legacy/classify.js";
+import { hasJsonForm } from "./column-types.js";
 import type { JobKind } from "./model.js";
 
 /** A column a job works on, with its blind index when it has one. */
@@ -16,6 +18,8 @@ export interface JobColumn {
   readonly blindIndex: { readonly column: string; readonly index: BlindIndex } | undefined;
   /** Import jobs only: the column holding the legacy values, when it is not `name` itself. */
   readonly source?: string | undefined;
+  /** Stored in a json/jsonb column (stored values arrive parsed; decrypt writes any JSON value). */
+  readonly json?: boolean | undefined;
 }
 
 /** New stored values for a cell (and its blind-index column, when recomputed). */
@@ -53,7 +57,10 @@ export function transformCell(
     // A damaged cell is not plaintext: sealing it would bury the damage under a valid cell.
     // A legacy value is ciphertext, which only an import job opens (a markerless format such as raw
     // AES-GCM may even start with the cell magic byte).
-    if (column.legacy?.matches(stored) === true) return undefined;
+    const legacy = column.legacy === undefined ? "other" : classifyLegacy(column.legacy, stored);
+    if (legacy === "legacy") return undefined;
+    // A legacy value that does not parse (a token cut short) is not plaintext either: the row fails.
+    if (legacy === "unreadable") throw new DecryptionFailed();
     if (looksLikeCell(stored)) throw new InvalidCell(`${field} holds a damaged cell`);
     const ctx = context();
     const value = column.encrypt(stored as CellValue, ctx);
@@ -64,6 +71,11 @@ export function transformCell(
     // A strict column promises cells only: verify reports anything else (plaintext, a legacy value
     // not imported yet) as a failure of the row, so a clean verify means every value is a cell that
     // opens. In transition mode such values are expected, and only encrypt and import jobs touch them.
+    // In either mode a value with the legacy format's signature that does not parse fails as reads
+    // fail it: it is neither plaintext nor a legacy value an import could open. (Well-formed legacy
+    // values are not opened here: a markerless format such as raw AES-GCM also matches plaintext.)
+    if (kind === "verify" && column.legacy !== undefined && classifyLegacy(column.legacy, stored) === "unreadable")
+      throw new DecryptionFailed();
     if (kind === "verify" && column.mode === "strict") throw new NotEncrypted(field);
     return undefined;
   }
@@ -85,7 +97,10 @@ export function transformCell(
   const plaintext = column.decrypt(stored, ctx);
   if (kind === "verify") return undefined;
   // decrypt: back to what an encrypt job started from, a string in text columns, bytes in bytea.
-  if (column.form === "text" ? typeof plaintext !== "string" : !(plaintext instanceof Uint8Array)) {
+  if (target.json === true) {
+    if (!hasJsonForm(plaintext))
+      throw new UnsupportedValue(`${field}: a decrypted value of this type has no JSON form`);
+  } else if (column.form === "text" ? typeof plaintext !== "string" : !(plaintext instanceof Uint8Array)) {
     throw new UnsupportedValue(
       `${field}: a decrypted value of this type has no plaintext form in a ${column.form === "text" ? "text" : "bytea"} column`,
     );
@@ -96,7 +111,8 @@ export function transformCell(
 /**
  * import: a legacy value (in the column itself, or in its `source` column) → a cell sealed under
  * the scope's primary key, blind index recomputed. Cells stay; values the format does not match
- * (plaintext) are left to an encrypt job; a legacy value that does not open throws its error.
+ * (plaintext) are left to an encrypt job; a legacy value that does not open, or carries the format's
+ * signature but does not parse, throws its error.
  */
 function importCell(
   target: JobColumn,
@@ -117,10 +133,13 @@ function importCell(
   const source = target.source === undefined ? stored : row[target.source];
   if (source === null || source === undefined || isCell(source)) return undefined;
   // Tried before the damaged-cell check: a raw AES-GCM value starts with the cell magic byte 1 time in 256.
-  if (!legacy.matches(source)) {
+  const kind = classifyLegacy(legacy, source);
+  if (kind === "other") {
     if (looksLikeCell(source)) throw new InvalidCell(`${field} holds a damaged cell`);
     return undefined;
   }
+  // The format's signature on a value that does not parse (a token cut short): a failed row.
+  if (kind === "unreadable") throw new DecryptionFailed();
   const plaintext = legacy.decrypt(source, row) as CellValue;
   const ctx = context();
   const value = column.encrypt(plaintext, ctx);

@@ -2,9 +2,16 @@
  * The base of every legacy decoder: what they all do the same way, so that each format holds only
  * how its values are recognised (`parse`) and opened (`open`).
  *
- * - `matches` is `parse` succeeding, except on a value over `maxBytes`, which is never parsed: it
- *   matches when it starts with one of the format's markers (or always, for a format without one),
- *   so that `decrypt` refuses it as too large rather than it passing for plaintext;
+ * - `matches` is `parse` succeeding (the value is *well-formed*), except on a value over `maxBytes`,
+ *   which is never parsed: it matches when it carries the signature (or always, for a format without
+ *   one), so that `decrypt` refuses it as too large rather than it passing for plaintext;
+ * - `hasSignature` is the cheap marker alone: the value starts with one of `textPrefixes` (Fernet's
+ *   `gAAAAA` — version byte 0x80 and a timestamp's zero high bytes —, cloak's `v1.aesgcm256.`), or
+ *   it matches. Signature without well-formedness is an *unreadable* legacy value (a token cut
+ *   short): `decrypt` fails it opaquely and `classifyLegacy` says "unreadable", so reads, jobs and
+ *   status never take it for plaintext. A format whose signature is a shape rather than a prefix
+ *   (versioned JSON) overrides it; one without a marker (raw AES-GCM) has no signature beyond
+ *   `matches`, so a damaged value of it that no longer parses cannot be told from plaintext;
  * - `decrypt` passes SQL NULL through, refuses an oversized value (`ERR_VALUE_TOO_LARGE`) before any
  *   parsing, answers a value that does not parse with the one opaque `ERR_DECRYPTION_FAILED`, and
  *   returns the plaintext as the `output` option asks (zeroing the bytes it decoded from).
@@ -21,6 +28,7 @@ import {
   isOversized,
   oversizedMatches,
   RedactedFormat,
+  startsWithPrefix,
   toOutput,
 } from "./shared.js";
 
@@ -57,6 +65,11 @@ export abstract class LegacyDecoder<Parsed> extends RedactedFormat implements Le
   matches(stored: unknown): boolean {
     if (isOversized(stored, this.#maxBytes)) return oversizedMatches(stored, this.textPrefixes);
     return this.parse(stored) !== null;
+  }
+
+  hasSignature(stored: unknown): boolean {
+    if (this.matches(stored)) return true;
+    return this.textPrefixes !== undefined && startsWithPrefix(stored, this.textPrefixes);
   }
 
   decrypt(stored: unknown, row?: LegacyRow): unknown {

@@ -5,20 +5,22 @@
  *
  * @module
  */
-import {
-  createDecipheriv,
-  createHmac,
-  createSecretKey,
-  type KeyObject,
-  pbkdf2,
-  pbkdf2Sync,
-  timingSafeEqual,
-} from "node:crypto";
+import { createDecipheriv, createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import { DecryptionFailed, InvalidKey, InvalidOption } from "../errors/index.js";
 import { describeType } from "../internal/describe-type.js";
 import { decoderOptions, LegacyDecoder } from "./decoder.js";
+import { DerivedKeys, type FernetDerivation, positiveInteger } from "./fernet-keys.js";
 import type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
-import { asBytes, asText, decodeBase64, optionBytes, rowValueBytes } from "./shared.js";
+import { asBytes, asText, decodeBase64 } from "./shared.js";
+
+export type {
+  DerivedSecret,
+  DerivedSecretEncoding,
+  FernetDerivation,
+  FernetSecret,
+  Pbkdf2Hash,
+} from "./fernet-keys.js";
+export type { FernetSalt, FernetSaltFunction } from "./fernet-salt.js";
 
 const VERSION = 0x80;
 const HEADER_BYTES = 1 + 8 + 16; // version ‖ timestamp ‖ IV
@@ -31,26 +33,6 @@ const FERNET_KEY_TEXT = /^[A-Za-z0-9_-]{43}=?$/;
 
 /** A Fernet key: the url-safe base64 text `Fernet.generate_key()` prints (44 characters), or its 32 raw bytes. */
 export type FernetKeyInput = string | Uint8Array;
-
-/**
- * PBKDF2 key derivation as the apps do it:
- * `base64.urlsafe_b64encode(PBKDF2HMAC(hash, 32, salt, iterations).derive(master_key.encode()))`.
- * The salt is either `static ‖ str(row[append]).encode()` (or just `static` without `append`),
- * or the bytes of a per-row salt column.
- */
-export interface FernetDerivation {
-  /** The master key (a string is UTF-8 encoded, like Python's `.encode()`). */
-  readonly masterKey: string | Uint8Array;
-  readonly salt:
-    | { readonly static: Uint8Array | string; readonly append?: string }
-    | { readonly column: string; readonly encoding?: "bytes" | "hex" | "base64" };
-  /** PBKDF2 iterations of the original recipe (e.g. 100000). */
-  readonly iterations: number;
-  /** HMAC hash of PBKDF2: `"sha256"` (default) or `"sha1"` (PyCryptodome's default). */
-  readonly hash?: "sha256" | "sha1";
-  /** Fernet keys are 32 bytes; only 32 is accepted. */
-  readonly keyLength?: 32;
-}
 
 /** Options of {@link fernetFormat}: exactly one of `key` or `derive`, plus the reading options. */
 export type FernetFormatOptions = (
@@ -79,7 +61,7 @@ export type FernetFormatOptions = (
 
 /** Counters of a Fernet decoder, for tests and benchmarks. */
 export interface FernetStats {
-  /** PBKDF2 derivations run so far (sync and async). */
+  /** PBKDF2 derivations run so far (sync and async; the steps of a chained master key included). */
   readonly derivations: number;
   /** Derived keys currently cached. */
   readonly cached: number;
@@ -115,13 +97,6 @@ function parseFernetKey(value: unknown, index: number): FernetKey {
   return splitKey(Buffer.from(bytes));
 }
 
-function positiveInteger(value: unknown, name: string): number {
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
-    throw new InvalidOption(`${name} must be a positive integer`);
-  }
-  return value;
-}
-
 class FernetFormat extends LegacyDecoder<Buffer> {
   readonly name = "fernet";
   readonly rowColumns: readonly string[];
@@ -131,15 +106,7 @@ class FernetFormat extends LegacyDecoder<Buffer> {
   readonly #ttl: number | undefined;
   readonly #now: () => number | Date;
   readonly #double: boolean;
-  // Derivation
-  readonly #master: Buffer | undefined;
-  readonly #salt: ((row: LegacyRow | undefined) => Buffer) | undefined;
-  readonly #iterations: number;
-  readonly #hash: "sha256" | "sha1";
-  readonly #cacheSize: number;
-  readonly #cache = new Map<string, FernetKey>();
-  readonly #pending = new Map<string, Promise<void>>();
-  #derivations = 0;
+  readonly #derived: DerivedKeys<FernetKey> | undefined;
 
   constructor(options: FernetFormatOptions) {
     super(decoderOptions(options, "fernetFormat"));
@@ -147,7 +114,7 @@ class FernetFormat extends LegacyDecoder<Buffer> {
     this.#now = options.now ?? Date.now;
     this.#double = options.doubleBase64 === true;
     this.textPrefixes = Object.freeze([this.#double ? "Z0FBQUFB" : "gAAAAA"]);
-    this.#cacheSize = options.cacheSize === undefined ? 10_000 : positiveInteger(options.cacheSize, "cacheSize");
+    const cacheSize = options.cacheSize === undefined ? 10_000 : positiveInteger(options.cacheSize, "cacheSize");
     if ((options.key === undefined) === (options.derive === undefined)) {
       throw new InvalidOption("fernetFormat needs exactly one of key or derive");
     }
@@ -156,112 +123,24 @@ class FernetFormat extends LegacyDecoder<Buffer> {
       if (list.length === 0) throw new InvalidOption("key must name at least one Fernet key");
       this.#keys = Object.freeze(list.map(parseFernetKey));
       this.rowColumns = Object.freeze([]);
-      this.#iterations = 0;
-      this.#hash = "sha256";
     } else {
-      const derive = options.derive as FernetDerivation;
-      this.#master = optionBytes(derive.masterKey, "derive.masterKey");
-      this.#iterations = positiveInteger(derive.iterations, "derive.iterations");
-      const hash = derive.hash ?? "sha256";
-      if (hash !== "sha256" && hash !== "sha1") throw new InvalidOption('derive.hash must be "sha256" or "sha1"');
-      this.#hash = hash;
-      if (derive.keyLength !== undefined && derive.keyLength !== 32) {
-        throw new InvalidOption("derive.keyLength must be 32 (a Fernet key is 32 bytes)");
-      }
-      const salt = derive.salt as Record<string, unknown> | undefined;
-      if (typeof salt !== "object" || salt === null) throw new InvalidOption("derive.salt must be an object");
-      if ("static" in salt) {
-        const fixed = optionBytes(salt.static, "derive.salt.static");
-        const append = salt.append;
-        if (append === undefined) {
-          this.#salt = () => fixed;
-          this.rowColumns = Object.freeze([]);
-        } else {
-          if (typeof append !== "string" || append === "")
-            throw new InvalidOption("derive.salt.append must be a column name");
-          this.#salt = (row) => Buffer.concat([fixed, rowValueBytes(row, append, "fernet")]);
-          this.rowColumns = Object.freeze([append]);
-        }
-      } else if ("column" in salt) {
-        const column = salt.column;
-        if (typeof column !== "string" || column === "")
-          throw new InvalidOption("derive.salt.column must be a column name");
-        const encoding = salt.encoding ?? "bytes";
-        if (encoding !== "bytes" && encoding !== "hex" && encoding !== "base64") {
-          throw new InvalidOption('derive.salt.encoding must be "bytes", "hex" or "base64"');
-        }
-        this.#salt = (row) => {
-          const value = rowValueBytes(row, column, "fernet");
-          if (encoding === "bytes") return value;
-          return Buffer.from(value.toString("latin1"), encoding);
-        };
-        this.rowColumns = Object.freeze([column]);
-      } else {
-        throw new InvalidOption("derive.salt must be { static, append? } or { column }");
-      }
+      this.#derived = new DerivedKeys(options.derive as FernetDerivation, cacheSize, splitKey);
+      this.rowColumns = this.#derived.rowColumns;
     }
     Object.freeze(this);
   }
 
-  /** PBKDF2 derivations run so far and keys cached. */
+  /** PBKDF2 derivations run so far (a chained master key's included) and keys cached. */
   stats(): FernetStats {
-    return { derivations: this.#derivations, cached: this.#cache.size };
+    return this.#derived?.stats() ?? { derivations: 0, cached: 0 };
   }
 
   async prepare(rows: readonly LegacyRow[]): Promise<void> {
-    const salt = this.#salt;
-    if (salt === undefined) return;
-    const missing = new Map<string, Buffer>();
-    for (const row of rows) {
-      let bytes: Buffer;
-      try {
-        bytes = salt(row);
-      } catch {
-        continue; // that row fails in decrypt, with its own error
-      }
-      const id = bytes.toString("latin1");
-      if (!this.#cache.has(id) && !missing.has(id)) missing.set(id, bytes);
-    }
-    await Promise.all([...missing].map(([id, bytes]) => this.#deriveAsync(id, bytes)));
-  }
-
-  #deriveAsync(id: string, salt: Buffer): Promise<void> {
-    const pending = this.#pending.get(id);
-    if (pending !== undefined) return pending;
-    const promise = new Promise<void>((resolve, reject) => {
-      pbkdf2(this.#master as Buffer, salt, this.#iterations, 32, this.#hash, (error, derived) => {
-        this.#pending.delete(id);
-        if (error !== null) return reject(error);
-        this.#derivations++;
-        this.#remember(id, splitKey(derived));
-        resolve();
-      });
-    });
-    this.#pending.set(id, promise);
-    return promise;
-  }
-
-  #remember(id: string, key: FernetKey): void {
-    this.#cache.delete(id);
-    this.#cache.set(id, key);
-    if (this.#cache.size > this.#cacheSize) this.#cache.delete(this.#cache.keys().next().value as string);
+    await this.#derived?.prepare(rows);
   }
 
   #keysFor(row: LegacyRow | undefined): readonly FernetKey[] {
-    if (this.#keys !== undefined) return this.#keys;
-    const salt = (this.#salt as (row: LegacyRow | undefined) => Buffer)(row);
-    const id = salt.toString("latin1");
-    let key = this.#cache.get(id);
-    if (key !== undefined) {
-      // Most recently used last, so eviction drops the oldest.
-      this.#cache.delete(id);
-      this.#cache.set(id, key);
-    } else {
-      key = splitKey(pbkdf2Sync(this.#master as Buffer, salt, this.#iterations, 32, this.#hash));
-      this.#derivations++;
-      this.#remember(id, key);
-    }
-    return [key];
+    return this.#keys ?? [(this.#derived as DerivedKeys<FernetKey>).keyFor(row)];
   }
 
   /** The decoded token when the value is structurally a Fernet token, else null. */
@@ -320,6 +199,9 @@ class FernetFormat extends LegacyDecoder<Buffer> {
  * before anything is decrypted. Keys: `{ key }` (one Fernet key, or several tried in order like
  * MultiFernet) or `{ derive }` (PBKDF2 per user, derived once per salt and cached; `prepare`
  * derives a batch's keys on the threadpool, `decrypt` derives synchronously if it was not called).
+ * The salt is `static ‖ str(row[append])`, a salt column, a template over row columns or a
+ * function of the row; the master key may itself be derived (`{ pbkdf2: … }`, a chain), once per
+ * decoder.
  * The TTL is not enforced unless `ttlSeconds` is set. Exported from `fieldcrypt/legacy`.
  *
  * @example
@@ -330,6 +212,23 @@ class FernetFormat extends LegacyDecoder<Buffer> {
  * });
  * await notes.prepare(rows);
  * const text = notes.decrypt(rows[0].body, rows[0]);
+ * ```
+ *
+ * @example A chained master key and a salt template
+ * ```ts
+ * // master = urlsafe_b64encode(PBKDF2HMAC(SHA256(), 32, APP_SALT, 200_000).derive(SECRET.encode()))
+ * // key    = urlsafe_b64encode(PBKDF2HMAC(SHA1(), 32, f"user_{user_id}_salt".encode(), 10_000).derive(master))
+ * const journal = fernetFormat({
+ *   derive: {
+ *     masterKey: {
+ *       pbkdf2: { secret: process.env.SECRET!, salt: "app-salt", iterations: 200_000, hash: "sha256" },
+ *       encoding: "base64url",
+ *     },
+ *     salt: { template: "user_{user_id}_salt" },
+ *     iterations: 10_000,
+ *     hash: "sha1",
+ *   },
+ * });
  * ```
  */
 export function fernetFormat(options: FernetFormatOptions): LegacyFormat & { stats(): FernetStats } {

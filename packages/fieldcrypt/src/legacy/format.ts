@@ -36,11 +36,21 @@ export interface LegacyFormat {
    */
   readonly textPrefixes?: readonly string[] | undefined;
   /**
-   * Cheap structural check: could this stored value (string or Uint8Array, from `text` or `bytea`)
-   * be this format? It never decrypts. A format without a marker (raw AES-GCM) matches any value
-   * long enough, so test fieldcrypt cells first.
+   * Cheap structural check: is this stored value (string or Uint8Array, from `text` or `bytea`) a
+   * well-formed value of this format, one that `decrypt` parses? It never decrypts. A format
+   * without a marker (raw AES-GCM) matches any value long enough, so test fieldcrypt cells first.
    */
   matches(stored: unknown): boolean;
+  /**
+   * Cheaper still: does this stored value carry the format's signature — the marker every value of
+   * the format starts with (Fernet's `gAAAAA`, cloak's `v1.aesgcm256.`; for versioned JSON, an
+   * object naming both envelope fields) — well-formed or not? True whenever `matches` is. A value
+   * with the signature that does not match is *unreadable*: `decrypt` fails it with
+   * `ERR_DECRYPTION_FAILED`, and no job or read takes it for plaintext ({@link classifyLegacy}).
+   * A format without a marker (raw AES-GCM) has no signature beyond `matches`. Optional for formats
+   * written outside fieldcrypt: without it, `matches` stands in.
+   */
+  hasSignature?(stored: unknown): boolean;
   /**
    * Optional: derives and caches the keys a batch of rows needs, up front and off the main thread
    * (PBKDF2 on the libuv threadpool). Never throws for one bad row: that row fails in `decrypt`.
@@ -52,6 +62,13 @@ export interface LegacyFormat {
    */
   decrypt(stored: unknown, row?: LegacyRow): unknown;
 }
+
+/**
+ * What a stored value is to a column's legacy format: `"legacy"` (well-formed: `matches`),
+ * `"unreadable"` (carries the signature but does not parse: a cut-short or damaged legacy value)
+ * or `"other"` (no signature: plaintext, or a fieldcrypt cell).
+ */
+export type LegacyClass = "legacy" | "unreadable" | "other";
 
 /** What a decoder returns: `"string"` (UTF-8, the default), `"bytes"` (Uint8Array) or `"json"` (parsed). */
 export type LegacyOutput = "string" | "bytes" | "json";

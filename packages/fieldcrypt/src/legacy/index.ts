@@ -14,14 +14,21 @@
  * @module
  */
 export { type AesGcmFormatOptions, type AesKeyInput, aesGcmFormat } from "./aes-gcm.js";
+export { classifyLegacy } from "./classify.js";
 export { type CloakFormatOptions, cloakFormat } from "./cloak.js";
 export {
+  type DerivedSecret,
+  type DerivedSecretEncoding,
   type FernetDerivation,
   type FernetFormatOptions,
   type FernetKeyInput,
+  type FernetSalt,
+  type FernetSaltFunction,
+  type FernetSecret,
   type FernetStats,
   fernetFormat,
+  type Pbkdf2Hash,
 } from "./fernet.js";
-export type { LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
+export type { LegacyClass, LegacyFormat, LegacyOutput, LegacyRow } from "./format.js";
 export type { GcmLayout, LegacyAad } from "./gcm.js";
 export { type VersionedJsonFormatOptions, versionedJsonFormat } from "./versioned-json.js";

@@ -174,10 +174,13 @@ export function checkStoredSize(stored: unknown, maxBytes: number, format: strin
  * format's markers (then `decrypt` refuses it as too large, rather than it passing for plaintext).
  */
 export function oversizedMatches(stored: unknown, prefixes: readonly string[] | undefined): boolean {
-  if (prefixes === undefined) return true;
+  return prefixes === undefined || startsWithPrefix(stored, prefixes);
+}
+
+/** True when a string, or bytes read as latin1, starts with one of `prefixes` (each ≤ 16 characters). */
+export function startsWithPrefix(stored: unknown, prefixes: readonly string[]): boolean {
+  if (typeof stored !== "string" && !(stored instanceof Uint8Array)) return false;
   const head =
-    typeof stored === "string"
-      ? stored.slice(0, 16)
-      : Buffer.from((stored as Uint8Array).subarray(0, 16)).toString("latin1");
+    typeof stored === "string" ? stored.slice(0, 16) : Buffer.from(stored.subarray(0, 16)).toString("latin1");
   return prefixes.some((prefix) => head.startsWith(prefix));
 }

@@ -86,6 +86,29 @@ class VersionedJsonFormat extends LegacyDecoder<{ version: string; ciphertext: s
     return { version, ciphertext };
   }
 
+  /**
+   * The envelope's shape, well-formed or not: an object holding both fields (whatever their values),
+   * or text that starts with `{`, is not JSON (an envelope cut short) and names both fields. A JSON
+   * object without them is plaintext, not a damaged envelope.
+   */
+  override hasSignature(stored: unknown): boolean {
+    if (this.matches(stored)) return true;
+    const text = typeof stored === "string" ? stored : asBytes(stored)?.toString("utf8");
+    let value: unknown = stored;
+    if (text !== undefined) {
+      const trimmed = text.trimStart();
+      if (!trimmed.startsWith("{")) return false;
+      try {
+        value = JSON.parse(trimmed);
+      } catch {
+        const names = [this.#versionField, this.#ciphertextField].map((field) => JSON.stringify(field));
+        return names.every((name) => trimmed.includes(name));
+      }
+    }
+    if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+    return Object.hasOwn(value, this.#versionField) && Object.hasOwn(value, this.#ciphertextField);
+  }
+
   protected open(envelope: { version: string; ciphertext: string }, row: LegacyRow | undefined): Buffer {
     const key = this.#keys.get(envelope.version);
     if (key === undefined) {

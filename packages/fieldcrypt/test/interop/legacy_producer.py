@@ -25,6 +25,53 @@ def derive_fernet_key(master_key, salt, iterations, hash_name):
     return base64.urlsafe_b64encode(kdf.derive(master_key.encode()))
 
 
+ENCODE = {
+    "bytes": lambda b: b,
+    "base64url": base64.urlsafe_b64encode,
+    "base64": base64.b64encode,
+    "hex": lambda b: b.hex().encode(),
+}
+
+
+def fernet_recipe(req):
+    """A per-user Fernet key recipe, written the way the apps write it.
+
+    master = SECRET.encode(), or for each step of req["chain"] (the innermost first):
+             ENCODE[encoding](PBKDF2HMAC(hash, length, salt, iterations).derive(master))
+    salt   = eval(req["salt"]) with the row's columns as variables, e.g.
+             'f"user_{user_id}_salt".encode()' or 'str(user_id).zfill(8).encode()'
+    key    = base64.urlsafe_b64encode(PBKDF2HMAC(hash, 32, salt, iterations).derive(master))
+    token  = Fernet(key).encrypt(message), base64-encoded once more with req["double"] ("std"/"url")
+    A row's "salt_hex" column is passed to the expression as bytes `salt`.
+    """
+    master = req["secret"].encode()
+    for step in req.get("chain", []):
+        kdf = PBKDF2HMAC(
+            algorithm=HASHES[step["hash"]](),
+            length=step.get("length", 32),
+            salt=step["salt"].encode(),
+            iterations=step["iterations"],
+        )
+        master = ENCODE[step.get("encoding", "bytes")](kdf.derive(master))
+    fernets = {}
+    tokens = []
+    for row in req["rows"]:
+        columns = {k: v for k, v in row.items() if k != "message"}
+        if "salt_hex" in columns:
+            columns["salt"] = bytes.fromhex(columns.pop("salt_hex"))
+        salt = eval(req["salt"], {}, columns)  # the app's own salt line
+        if salt not in fernets:
+            kdf = PBKDF2HMAC(algorithm=HASHES[req["hash"]](), length=32, salt=salt, iterations=req["iterations"])
+            fernets[salt] = Fernet(base64.urlsafe_b64encode(kdf.derive(master)))
+        token = fernets[salt].encrypt(row["message"].encode())
+        if req.get("double") == "std":
+            token = base64.b64encode(token)
+        elif req.get("double") == "url":
+            token = base64.urlsafe_b64encode(token)
+        tokens.append(token.decode())
+    return tokens
+
+
 def handle(req):
     op = req["op"]
     if op == "fernet_generate_key":
@@ -59,6 +106,8 @@ def handle(req):
             f = Fernet(derive_fernet_key(req["master"], salt, req["iterations"], req["hash"]))
             out.append({"salt_hex": salt.hex(), "token": f.encrypt(row["message"].encode()).decode()})
         return {"rows": out}
+    if op == "fernet_recipe":
+        return {"tokens": fernet_recipe(req)}
     if op == "aesgcm":
         key = bytes.fromhex(req["key_hex"])
         aad = req.get("aad")

@@ -2,6 +2,7 @@
 import { type JobKind, type JobResult, quoteIdentifier, runJob } from "fieldcrypt/jobs";
 import type { Keyring } from "fieldcrypt/keyring";
 import { type EncryptedTableOptions, encryptedTable } from "fieldcrypt/table";
+import { columnStatus, importFromOf, tableColumnTypes } from "../../config/column-status.js";
 import type { FieldcryptConfig } from "../../config/config.js";
 import type { CliDatabase } from "../../config/database.js";
 import type { Io } from "../../internal/io.js";
@@ -87,18 +88,20 @@ export async function runOne(
     process.off("SIGINT", onSigint);
     progress.done(result === undefined ? "failed" : result.status === "stopped" ? "stopped" : "done");
   }
-  const id = result.jobId ?? "(dry run)";
-  io.out(
-    `${retry ? "retry of " : ""}${kind} ${options.table}: ${result.status}${result.dryRun ? " (dry run)" : ""}, ${result.processed} rows read, ${result.changed} ${result.dryRun ? "would change" : "changed"}, ${result.skipped} skipped, ${result.failed} failed; job ${id}\n`,
-  );
+  io.out(`${summaryLine(kind, options.table, result)}\n`);
+  if (kind === "verify" && !retry && result.status !== "stopped") {
+    io.out(await verifyCounts(pool, options, columns ?? Object.keys(options.columns)));
+  }
   if (result.status === "stopped") {
     io.err("fieldcrypt: interrupted at a batch boundary; nothing is half-written\n");
     if (result.jobId !== null)
       io.err(`fieldcrypt: hint: run \`${resumeCommand(result.jobId, run.resumeFlags)}\` to continue\n`);
     return "interrupted";
   }
-  if (result.failed > 0) {
-    io.err(`fieldcrypt: error: ${result.failed} ${result.failed === 1 ? "row" : "rows"} of ${options.table} failed\n`);
+  // A retry fails on the rows that failed again, not on the job's running total.
+  const failed = result.retry?.failed ?? result.failed;
+  if (failed > 0) {
+    io.err(`fieldcrypt: error: ${failed} ${failed === 1 ? "row" : "rows"} of ${options.table} failed\n`);
     if (result.jobId !== null)
       io.err(`fieldcrypt: hint: run \`fieldcrypt jobs errors ${result.jobId}\` to list them\n`);
     return "failed";
@@ -106,7 +109,43 @@ export async function runOne(
   return "ok";
 }
 
-/** A table entry's `importFrom` (validated with the config). */
-export function importFromOf(options: EncryptedTableOptions): Readonly<Record<string, string>> | undefined {
-  return (options as { importFrom?: Readonly<Record<string, string>> }).importFrom;
+/**
+ * The line a run ends with: the job's totals, or for a retry what the retry itself did (the rows
+ * it retried and how each came out), never the job's running totals.
+ */
+export function summaryLine(kind: JobKind, table: string, result: JobResult): string {
+  const id = result.jobId ?? "(dry run)";
+  const dry = result.dryRun;
+  const status = `${result.status}${dry ? " (dry run)" : ""}`;
+  const r = result.retry;
+  if (r !== null) {
+    return `retry of ${kind} ${table}: ${status}, ${r.retried} ${r.retried === 1 ? "row" : "rows"} retried, ${r.succeeded} ${dry ? "would succeed" : "succeeded"}, ${r.failed} ${dry ? "would fail" : "failed"} again, ${r.missing} missing, ${r.changed} ${dry ? "would change" : "changed"}, ${r.skipped} skipped; job ${id}`;
+  }
+  return `${kind} ${table}: ${status}, ${result.processed} rows read, ${result.changed} ${dry ? "would change" : "changed"}, ${result.skipped} skipped, ${result.failed} failed; job ${id}`;
+}
+
+/**
+ * What a verify run reports beside its result: per column, the cells per key id and the values that
+ * are not cells (plaintext, legacy, unreadable, waiting for import, NULL), counted as `fieldcrypt
+ * status` counts them. The verify's failures say which cells did not open; these say what else the
+ * column holds, so a clean verify of a half-encrypted transition column does not read as "all sealed".
+ */
+async function verifyCounts(pool: CliDatabase, options: EncryptedTableOptions, columns: readonly string[]) {
+  const types = await tableColumnTypes(pool, options.table);
+  let out = "";
+  for (const column of columns) {
+    const s = await columnStatus(pool, options, column, types, 0);
+    const cells = [...s.byKey.values()].reduce((a, b) => a + b, 0);
+    const keys = [...s.byKey].sort(([a], [b]) => a.localeCompare(b)).map(([id, n]) => `${id}: ${n}`);
+    const parts = [
+      `${cells} ${cells === 1 ? "cell" : "cells"}${keys.length > 0 ? ` (${keys.join(", ")})` : ""}`,
+      `${s.plaintext} plaintext`,
+      ...(options.columns[column]?.legacy === undefined ? [] : [`${s.legacy} legacy`]),
+      `${s.unreadable} unreadable`,
+      ...(s.pendingImport > 0 ? [`${s.pendingImport} to import`] : []),
+      `${s.nulls} NULL`,
+    ];
+    out += `  ${options.table}.${column}: ${parts.join(", ")}\n`;
+  }
+  return out;
 }
