@@ -8,6 +8,7 @@ import { encrypt, inspectCell, type ValueTypeName } from "../src/cell/index.js";
 import { type EncryptedColumnCodec, encryptedColumn } from "../src/column/index.js";
 import type { CellValue } from "../src/internal/value-codec.js";
 import { createKeyring } from "../src/keyring/index.js";
+import { versionedJsonFormat } from "../src/legacy/index.js";
 import { assertOpaqueFailure, expectThrows, keyBytes, seal, thrown } from "./helpers.js";
 
 const keyring = createKeyring([
@@ -270,6 +271,45 @@ describe("encryptedColumn: a cell is never encrypted twice (ERR_ALREADY_ENCRYPTE
       const once = c.encrypt("x", row);
       expectThrows(() => c.encrypt(once as string, row), "ERR_ALREADY_ENCRYPTED", alreadyEncrypted);
     }
+  });
+});
+
+describe("encryptedColumn: a declared type the legacy format's output cannot give is refused when the column is made", () => {
+  const prompts = (output?: "string" | "bytes" | "json") =>
+    versionedJsonFormat({ keys: { v1: keyBytes(7) }, ...(output === undefined ? {} : { output }) });
+  it.each([
+    [
+      "json",
+      undefined,
+      'notes.body: declared json, but its legacy format versioned-json gives string; set the format\'s output: "json"',
+    ],
+    [
+      "bytes",
+      "json",
+      'notes.body: declared bytes, but its legacy format versioned-json gives JSON; set the format\'s output: "bytes"',
+    ],
+    [
+      "string",
+      "bytes",
+      'notes.body: declared string, but its legacy format versioned-json gives bytes; set the format\'s output: "string"',
+    ],
+    ["number", undefined, "notes.body: declared number, but a legacy format gives strings, bytes or JSON only"],
+  ] as const)("type %s with output %s", (type, output, message) => {
+    expectThrows(
+      () => encryptedColumn(keyring, { table: "notes", column: "body", type, legacy: prompts(output) }),
+      "ERR_INVALID_OPTION",
+      message,
+    );
+  });
+  it("accepts the output that gives the declared type, and no declared type with any output", () => {
+    for (const [type, output] of [
+      ["json", "json"],
+      ["bytes", "bytes"],
+      ["string", undefined],
+    ] as const) {
+      expect(encryptedColumn(keyring, { table: "notes", column: "body", type, legacy: prompts(output) }).type).toBe(type);
+    }
+    expect(encryptedColumn(keyring, { table: "notes", column: "body", legacy: prompts("bytes") }).type).toBeUndefined();
   });
 });
 

@@ -25,7 +25,7 @@ import { type AlgorithmName, MAGIC, TEXT_PREFIX, TYPE_NAMES, type ValueTypeName 
 import type { CellValue } from "../internal/value-codec.js";
 import type { Keyring } from "../keyring/keyring.js";
 import { classifyLegacy } from "../legacy/classify.js";
-import type { LegacyFormat, LegacyRow } from "../legacy/format.js";
+import type { LegacyFormat, LegacyOutput, LegacyRow } from "../legacy/format.js";
 
 /** How a column reads values that are not cells. */
 export type ColumnMode =
@@ -123,6 +123,26 @@ function looksLikeCell(value: unknown): boolean {
   return value instanceof Uint8Array && value[0] === MAGIC;
 }
 
+/** The value type each legacy output gives. */
+const OUTPUT_TYPES: Readonly<Record<LegacyOutput, ValueTypeName>> = { string: "string", bytes: "bytes", json: "json" };
+
+/**
+ * A declared value type that the legacy format's output cannot give is refused when the column is
+ * made (ERR_INVALID_OPTION), naming the output to set: otherwise every legacy value would fail
+ * its row with ERR_TYPE_MISMATCH (a versioned-JSON column declared `type: "json"` reads strings
+ * unless the format has `output: "json"`).
+ */
+function checkLegacyOutput(field: string, type: ValueTypeName | undefined, legacy: LegacyFormat | undefined): void {
+  const output = legacy?.output;
+  if (type === undefined || output === undefined || OUTPUT_TYPES[output] === type) return;
+  const fits = (Object.keys(OUTPUT_TYPES) as LegacyOutput[]).find((o) => OUTPUT_TYPES[o] === type);
+  throw new InvalidOption(
+    fits === undefined
+      ? `${field}: declared ${type}, but a legacy format gives strings, bytes or JSON only`
+      : `${field}: declared ${type}, but its legacy format ${legacy?.name} gives ${output === "json" ? "JSON" : output}; set the format's output: "${fits}"`,
+  );
+}
+
 const VALUE_TYPES: readonly (ValueTypeName | undefined)[] = [undefined, ...TYPE_NAMES];
 
 /**
@@ -167,11 +187,21 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
   ) {
     throw new InvalidOption(`${field}: legacy must be a format from fieldcrypt/legacy (e.g. fernetFormat(…))`);
   }
+  checkLegacyOutput(field, type, legacy);
 
-  const checkType = (value: unknown): void => {
+  const checkType = (value: unknown, from?: LegacyFormat): void => {
     if (type === undefined) return;
     const got = typeOf(value);
-    if (got !== type) throw new TypeMismatch(field, type, got ?? describeType(value));
+    if (got === type) return;
+    // A legacy decoder gives a string by default: say which of its outputs the declared type needs.
+    const output = type === "json" ? "json" : type === "bytes" ? "bytes" : type === "string" ? "string" : undefined;
+    const hint =
+      from === undefined
+        ? undefined
+        : output === undefined
+          ? `the legacy format ${from.name} gives strings, bytes or JSON only`
+          : `the legacy format ${from.name} gives ${got ?? "another type"}; set its output option to "${output}"`;
+    throw new TypeMismatch(field, type, got ?? describeType(value), hint);
   };
 
   return {
@@ -202,7 +232,7 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
       if (kind === "unreadable") throw new DecryptionFailed();
       if (kind === "legacy") {
         const value = (legacy as LegacyFormat).decrypt(stored, values) as CellValue;
-        checkType(value);
+        checkType(value, legacy);
         return value;
       }
       if (!cellLike) {

@@ -57,6 +57,11 @@ export abstract class LegacyDecoder<Parsed> extends RedactedFormat implements Le
     this.#maxBytes = checkMaxBytes(options.maxBytes);
   }
 
+  /** What `decrypt` returns: `"string"`, `"bytes"` or `"json"` (the `output` option). */
+  get output(): LegacyOutput {
+    return this.#output;
+  }
+
   /** The parts of a value that is structurally this format, else null. Cheap; never decrypts. */
   protected abstract parse(stored: unknown): Parsed | null;
   /** The plaintext bytes of a parsed value; throws `ERR_DECRYPTION_FAILED` (or `ERR_KEY_NOT_FOUND`). */

@@ -57,6 +57,12 @@ export interface LegacyFormat {
    */
   prepare?(rows: readonly LegacyRow[]): Promise<void>;
   /**
+   * What `decrypt` returns (the `output` option of the fieldcrypt decoders), so that a column
+   * declared with another value type is refused when it is made, not row by row. Optional for
+   * formats written outside fieldcrypt.
+   */
+  readonly output?: LegacyOutput | undefined;
+  /**
    * The plaintext of one legacy cell as the column's value: a string by default, or bytes / parsed
    * JSON per the format's `output` option. Synchronous.
    */
