@@ -307,7 +307,9 @@ describe("encryptedColumn: a declared type the legacy format's output cannot giv
       ["bytes", "bytes"],
       ["string", undefined],
     ] as const) {
-      expect(encryptedColumn(keyring, { table: "notes", column: "body", type, legacy: prompts(output) }).type).toBe(type);
+      expect(encryptedColumn(keyring, { table: "notes", column: "body", type, legacy: prompts(output) }).type).toBe(
+        type,
+      );
     }
     expect(encryptedColumn(keyring, { table: "notes", column: "body", legacy: prompts("bytes") }).type).toBeUndefined();
   });
