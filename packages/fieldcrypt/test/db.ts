@@ -5,6 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
+import { afterAll, beforeAll, beforeEach } from "vitest";
+import { ensureAuditTable } from "../src/audit/index.js";
+import { ensureJobTables } from "../src/jobs/index.js";
+import { ensureKeyTable } from "../src/key-store/index.js";
 import type { Queryable } from "../src/pg/index.js";
 
 export interface TestDb {
@@ -76,4 +80,53 @@ export async function openJobTestDb(max: number): Promise<JobTestDb> {
       await tdb.close();
     },
   };
+}
+
+/**
+ * The job test database of one test file: opened (`max` pool connections on a server) with the
+ * job tables ensured before the file's tests and closed after them; before each test the tables
+ * named in `drop` are dropped and `fieldcrypt_jobs` is emptied (its runs and errors cascade), then
+ * `setup` runs. `use` receives the database once it is open.
+ */
+export function useJobTestDb(
+  options: { readonly max: number; readonly drop: readonly string[]; readonly setup?: (tdb: TestDb) => Promise<void> },
+  use: (opened: JobTestDb) => void,
+): void {
+  let opened: JobTestDb | undefined;
+  beforeAll(async () => {
+    opened = await openJobTestDb(options.max);
+    use(opened);
+    await ensureJobTables(opened.db);
+  });
+  afterAll(async () => opened?.close());
+  beforeEach(async () => {
+    const tdb = (opened as JobTestDb).tdb;
+    for (const table of options.drop) await tdb.query(`DROP TABLE IF EXISTS ${table}`);
+    await tdb.query("DELETE FROM fieldcrypt_jobs");
+    await options.setup?.(tdb);
+  });
+}
+
+/** The tables {@link useTestDb} ensures: the key store's and the audit log's. */
+export type TestTables = "keys" | "audit";
+
+/**
+ * The test database of one test file (or suite): opened before its tests with the `tables` ensured,
+ * then handed to `use`, then `setup` run; closed after its tests.
+ */
+export function useTestDb(
+  tables: readonly TestTables[],
+  use: (opened: { readonly db: TestDb; readonly q: Queryable }) => void,
+  setup?: () => Promise<void>,
+): void {
+  let db: TestDb | undefined;
+  beforeAll(async () => {
+    db = await openTestDb();
+    const q = queryable(db);
+    if (tables.includes("keys")) await ensureKeyTable(q);
+    if (tables.includes("audit")) await ensureAuditTable(q);
+    use({ db, q });
+    await setup?.();
+  });
+  afterAll(async () => db?.close());
 }

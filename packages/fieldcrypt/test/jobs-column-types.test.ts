@@ -7,14 +7,14 @@ import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import { encryptedColumn } from "../src/column/index.js";
-import { ensureJobTables, type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
+import { type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { versionedJsonFormat } from "../src/legacy/index.js";
 import { encryptedTable, type TableColumnOptions } from "../src/table/index.js";
-import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
+import { type TestDb, useJobTestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, needs, rejection } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "legacy_producer.py");
@@ -33,23 +33,10 @@ const ringV2 = createKeyring([
 const legacyKey = randomBytes(32);
 const messages = ["first secret", "second — ✓", ""];
 
-let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
-
-beforeAll(async () => {
-  jobDb = await openJobTestDb(4);
-  ({ tdb, db } = jobDb);
-  await ensureJobTables(db);
-});
-
-afterAll(async () => {
-  await jobDb.close();
-});
-
-beforeEach(async () => {
-  await tdb.query("DROP TABLE IF EXISTS vault");
-  await tdb.query("DELETE FROM fieldcrypt_jobs");
+useJobTestDb({ max: 4, drop: ["vault"] }, (opened) => {
+  ({ tdb, db } = opened);
 });
 
 /** Versioned-JSON envelopes (JSON text) of `messages`, sealed by Python. */

@@ -7,14 +7,14 @@
 import { spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { isCell } from "../src/cell/index.js";
-import { ensureJobTables, type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
+import { type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { type FernetFormatOptions, fernetFormat } from "../src/legacy/index.js";
 import { decryptRows } from "../src/pg/index.js";
 import { encryptedTable } from "../src/table/index.js";
-import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
+import { type TestDb, useJobTestDb } from "./db.js";
 import { keyBytes, needs } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "legacy_producer.py");
@@ -104,23 +104,10 @@ const LAYOUTS: readonly Layout[] = [
   },
 ];
 
-let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
-
-beforeAll(async () => {
-  jobDb = await openJobTestDb(4);
-  ({ tdb, db } = jobDb);
-  await ensureJobTables(db);
-});
-
-afterAll(async () => {
-  await jobDb.close();
-});
-
-beforeEach(async () => {
-  await tdb.query("DROP TABLE IF EXISTS journal");
-  await tdb.query("DELETE FROM fieldcrypt_jobs");
+useJobTestDb({ max: 4, drop: ["journal"] }, (opened) => {
+  ({ tdb, db } = opened);
 });
 
 describe.skipIf(!hasPython)("import jobs over the documented key recipes (tokens by Python `cryptography`)", () => {

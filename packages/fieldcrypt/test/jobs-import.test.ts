@@ -8,15 +8,15 @@ import { createCipheriv, randomBytes } from "node:crypto";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { encryptString, generateKey } from "@47ng/cloak";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../src/cell/index.js";
-import { ensureJobTables, getJob, type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
+import { getJob, type JobDatabase, listJobErrors, runJob } from "../src/jobs/index.js";
 import { BEFORE_WRITE } from "../src/jobs/test-hooks.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { aesGcmFormat, cloakFormat, fernetFormat, versionedJsonFormat } from "../src/legacy/index.js";
 import { decryptRows } from "../src/pg/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
-import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
+import { type TestDb, useJobTestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, needs, rejection } from "./helpers.js";
 
 const SCRIPT = join(dirname(fileURLToPath(import.meta.url)), "interop", "legacy_producer.py");
@@ -49,24 +49,10 @@ const journalFernet = () =>
     derive: { masterKey: MASTER, salt: { static: STATIC_SALT, append: "user_id" }, iterations: ITERATIONS },
   });
 
-let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
-
-beforeAll(async () => {
-  jobDb = await openJobTestDb(4);
-  ({ tdb, db } = jobDb);
-  await ensureJobTables(db);
-});
-
-afterAll(async () => {
-  await jobDb.close();
-});
-
-beforeEach(async () => {
-  await tdb.query("DROP TABLE IF EXISTS journal");
-  await tdb.query("DROP TABLE IF EXISTS vault");
-  await tdb.query("DELETE FROM fieldcrypt_jobs");
+useJobTestDb({ max: 4, drop: ["journal", "vault"] }, (opened) => {
+  ({ tdb, db } = opened);
 });
 
 describe.skipIf(!hasPython)("import from Fernet (per-user PBKDF2 keys) and @47ng/cloak", () => {

@@ -1,13 +1,13 @@
 // fieldcrypt/jobs leases and parallel workers, on PGlite (workers run one after the other) and on
 // the server at DATABASE_URL (workers and runners truly concurrent).
 import type pg from "pg";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import { ensureJobTables, getJob, JobBusy, type JobDatabase, runJob } from "../src/jobs/index.js";
 import { BEFORE_WRITE } from "../src/jobs/test-hooks.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
-import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
+import { type TestDb, useJobTestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
 
 const ringV1 = createKeyring([{ id: "v1", secret: keyBytes(1), primary: true }]);
@@ -18,26 +18,21 @@ const items: EncryptedTable = encryptedTable(ringV1, {
   columns: { body: { type: "string", mode: "transition" } },
 });
 
-let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
 let pool: pg.Pool | undefined;
-
-beforeAll(async () => {
-  jobDb = await openJobTestDb(8);
-  ({ tdb, db, pool } = jobDb);
-  await ensureJobTables(db);
-});
-
-afterAll(async () => {
-  await jobDb.close();
-});
-
-beforeEach(async () => {
-  await tdb.query("DROP TABLE IF EXISTS items");
-  await tdb.query("DELETE FROM fieldcrypt_jobs");
-  await tdb.query("CREATE TABLE items (id integer PRIMARY KEY, body text)");
-});
+useJobTestDb(
+  {
+    max: 8,
+    drop: ["items"],
+    setup: async (tdb) => {
+      await tdb.query("CREATE TABLE items (id integer PRIMARY KEY, body text)");
+    },
+  },
+  (opened) => {
+    ({ tdb, db, pool } = opened);
+  },
+);
 
 const seed = (n: number) =>
   tdb.query("INSERT INTO items (id, body) SELECT g, 'item ' || g FROM generate_series(1, $1::integer) g", [n]);

@@ -3,13 +3,13 @@
 // name (`npm test` builds it first), like an app would.
 import { inspectCell, isCell } from "fieldcrypt/cell";
 import { isFieldcryptError } from "fieldcrypt/errors";
-import { ensureJobTables, type JobDatabase, listJobErrors, runJob } from "fieldcrypt/jobs";
+import { type JobDatabase, listJobErrors, runJob } from "fieldcrypt/jobs";
 import { createKeyring } from "fieldcrypt/keyring";
 import { fernetFormat } from "fieldcrypt/legacy";
 import { encryptedTable } from "fieldcrypt/table";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { keyringData, TransformThreads } from "../dist/jobs/threads.js";
-import { type JobTestDb, openJobTestDb, type TestDb } from "./db.js";
+import { type TestDb, useJobTestDb } from "./db.js";
 import { keyBytes, rejection } from "./helpers.js";
 
 /** The built package's errors are not the source's classes: check by code and message. */
@@ -38,30 +38,26 @@ const notes = (ring: typeof ringV1) =>
     },
   });
 
-let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
-
-beforeAll(async () => {
-  jobDb = await openJobTestDb(4);
-  ({ tdb, db } = jobDb);
-  await ensureJobTables(db);
-});
-
-afterAll(async () => {
-  await jobDb.close();
-});
-
-beforeEach(async () => {
-  await tdb.query("DROP TABLE IF EXISTS notes");
-  await tdb.query(
-    "CREATE TABLE notes (id integer PRIMARY KEY, clinic_id text, body text, email text, email_bidx text)",
-  );
-  await tdb.query(
-    `INSERT INTO notes (id, clinic_id, body, email)
-     SELECT g, 'clinic-' || (g % 3), 'note ' || g, ' User' || g || '@Example.org' FROM generate_series(1, 600) g`,
-  );
-});
+useJobTestDb(
+  {
+    max: 4,
+    drop: ["notes"],
+    setup: async (tdb) => {
+      await tdb.query(
+        "CREATE TABLE notes (id integer PRIMARY KEY, clinic_id text, body text, email text, email_bidx text)",
+      );
+      await tdb.query(
+        `INSERT INTO notes (id, clinic_id, body, email)
+       SELECT g, 'clinic-' || (g % 3), 'note ' || g, ' User' || g || '@Example.org' FROM generate_series(1, 600) g`,
+      );
+    },
+  },
+  (opened) => {
+    ({ tdb, db } = opened);
+  },
+);
 
 describe("transform threads", () => {
   it("encrypt then rotate on 2 threads: every cell on the primary, blind indexes recomputed, failures recorded", async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeAll, describe, expect, it } from "vitest";
 import { createAuditor, ensureAuditTable, verifyAudit } from "../src/audit/index.js";
 import { inspectCell, isCell } from "../src/cell/index.js";
 import { DecryptionFailed } from "../src/errors/index.js";
@@ -16,7 +16,7 @@ import {
 import { BEFORE_WRITE } from "../src/jobs/test-hooks.js";
 import { createKeyring, type Keyring } from "../src/keyring/index.js";
 import { type EncryptedTable, encryptedTable } from "../src/table/index.js";
-import { type JobTestDb, openJobTestDb, queryable, type TestDb } from "./db.js";
+import { queryable, type TestDb, useJobTestDb } from "./db.js";
 import { assertFieldcryptError, keyBytes, rejection } from "./helpers.js";
 
 const ringV1 = createKeyring([{ id: "v1", secret: keyBytes(1), primary: true }]);
@@ -50,28 +50,25 @@ interface NoteRow extends Record<string, unknown> {
   email_bidx: string | null;
 }
 
-let jobDb: JobTestDb;
 let tdb: TestDb;
 let db: JobDatabase;
+useJobTestDb(
+  {
+    max: 3,
+    drop: ["notes", "visits"],
+    setup: async (tdb) => {
+      await tdb.query(
+        "CREATE TABLE notes (id integer PRIMARY KEY, clinic_id text NOT NULL, body text, email text, email_bidx text)",
+      );
+    },
+  },
+  (opened) => {
+    ({ tdb, db } = opened);
+  },
+);
 
 beforeAll(async () => {
-  jobDb = await openJobTestDb(3);
-  ({ tdb, db } = jobDb);
-  await ensureJobTables(db);
   await ensureJobTables(db); // idempotent
-});
-
-afterAll(async () => {
-  await jobDb.close();
-});
-
-beforeEach(async () => {
-  await tdb.query("DROP TABLE IF EXISTS notes");
-  await tdb.query("DROP TABLE IF EXISTS visits");
-  await tdb.query("DELETE FROM fieldcrypt_jobs");
-  await tdb.query(
-    "CREATE TABLE notes (id integer PRIMARY KEY, clinic_id text NOT NULL, body text, email text, email_bidx text)",
-  );
 });
 
 const originals = new Map<number, { body: string | null; email: string | null }>();

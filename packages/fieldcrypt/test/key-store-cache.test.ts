@@ -5,7 +5,7 @@
  * goes through the full unwrap and fails like a cold load, on PGlite or the server at DATABASE_URL.
  * The stored check value (issue 12, item 1) is part of the binding and checked on every unwrap.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import {
   createDataKey,
   createKeyCache,
@@ -16,7 +16,7 @@ import {
 } from "../src/key-store/index.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, queryable, type TestDb } from "./db.js";
+import { type TestDb, useTestDb } from "./db.js";
 import { caught, keyBytes } from "./helpers.js";
 
 const root1 = localRootKey("root-1", keyBytes(0x31));
@@ -27,12 +27,9 @@ const U = "tenant-u";
 let db: TestDb;
 let q: Queryable;
 
-beforeAll(async () => {
-  db = await openTestDb();
-  q = queryable(db);
-  await ensureKeyTable(q);
+useTestDb(["keys"], (opened) => {
+  ({ db, q } = opened);
 });
-afterAll(async () => db?.close());
 beforeEach(async () => {
   await db.query("DELETE FROM fieldcrypt_keys");
 });

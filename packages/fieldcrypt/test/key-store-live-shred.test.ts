@@ -12,19 +12,12 @@ import pg from "pg";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decrypt, encrypt } from "../src/cell/index.js";
 import { ensureJobTables, runJob } from "../src/jobs/index.js";
-import {
-  createDataKey,
-  createKeyCache,
-  ensureKeyTable,
-  loadKeyring,
-  shredScope,
-  watchShreds,
-} from "../src/key-store/index.js";
+import { createDataKey, createKeyCache, loadKeyring, shredScope, watchShreds } from "../src/key-store/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import { localRootKey } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
 import { encryptedTable } from "../src/table/index.js";
-import { openTestDb, queryable, type TestDb } from "./db.js";
+import { type TestDb, useTestDb } from "./db.js";
 import { caught } from "./helpers.js";
 import { type PgliteWire, startPgliteWire } from "./pglite-wire.js";
 
@@ -39,12 +32,9 @@ let n = 0;
 /** A fresh scope per test: shreds are forever. */
 const freshScope = () => `tenant-${++n}-${randomBytes(3).toString("hex")}`;
 
-beforeAll(async () => {
-  db = await openTestDb();
-  q = queryable(db);
-  await ensureKeyTable(q);
+useTestDb(["keys"], (opened) => {
+  ({ db, q } = opened);
 });
-afterAll(async () => db?.close());
 
 describe("in this process: the cache the shred is given", () => {
   it("destroys the keys in place in every keyring loaded through it, the fast path included", async () => {

@@ -2,25 +2,21 @@
  * Additions to the data-key store made for the CLI (`fieldcrypt keys …`), on a real database
  * (PGlite, or the server at DATABASE_URL): rotateRootKey reports its progress batch by batch.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDataKey, ensureKeyTable, listDataKeys, rotateRootKey } from "../src/key-store/index.js";
+import { describe, expect, it } from "vitest";
+import { createDataKey, listDataKeys, rotateRootKey } from "../src/key-store/index.js";
 import { localRootKey } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, queryable, type TestDb } from "./db.js";
+import { useTestDb } from "./db.js";
 import { keyBytes } from "./helpers.js";
 
 const root1 = localRootKey("root-1", keyBytes(0x31));
 const root2 = localRootKey("root-2", keyBytes(0x32));
 
-let db: TestDb;
 let q: Queryable;
 
-beforeAll(async () => {
-  db = await openTestDb();
-  q = queryable(db);
-  await ensureKeyTable(q);
+useTestDb(["keys"], (opened) => {
+  ({ q } = opened);
 });
-afterAll(async () => db?.close());
 
 describe("rotateRootKey onProgress", () => {
   it("is called once per batch with the running count, and not again on a re-run with nothing left", async () => {

@@ -5,8 +5,8 @@
  */
 import { inspect } from "node:util";
 import pg from "pg";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { createAuditor, ensureAuditTable, verifyAudit } from "../src/audit/index.js";
+import { beforeEach, describe, expect, it } from "vitest";
+import { createAuditor, verifyAudit } from "../src/audit/index.js";
 import { decrypt, encrypt, inspectCell } from "../src/cell/index.js";
 import { encryptedColumn } from "../src/column/index.js";
 import { KeyNotFound } from "../src/errors/index.js";
@@ -24,7 +24,7 @@ import {
 import { createKeyring, type Keyring } from "../src/keyring/index.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, queryable, type TestDb } from "./db.js";
+import { type TestDb, useTestDb } from "./db.js";
 import { caught, keyBytes } from "./helpers.js";
 
 const root1 = localRootKey("root-1", keyBytes(0x21));
@@ -37,15 +37,16 @@ const ctx = (scope: string, id: number) => ({ scope, table: "notes", column: "bo
 let db: TestDb;
 let q: Queryable;
 
-beforeAll(async () => {
-  db = await openTestDb();
-  q = queryable(db);
-  await ensureKeyTable(q);
-  await ensureKeyTable(q); // idempotent
-  await ensureAuditTable(q);
-  await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
-});
-afterAll(async () => db?.close());
+useTestDb(
+  ["keys", "audit"],
+  (opened) => {
+    ({ db, q } = opened);
+  },
+  async () => {
+    await ensureKeyTable(q); // idempotent
+    await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
+  },
+);
 beforeEach(async () => {
   await db.query("DELETE FROM fieldcrypt_keys");
   await db.query("ALTER TABLE fieldcrypt_audit DISABLE TRIGGER USER");

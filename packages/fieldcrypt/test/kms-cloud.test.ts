@@ -17,14 +17,14 @@ import * as grpc from "@grpc/grpc-js";
 import { OAuth2Client } from "google-auth-library";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decrypt, encrypt } from "../src/cell/index.js";
-import { createDataKey, ensureKeyTable, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
+import { createDataKey, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
 import { AWS_AAD_CONTEXT_KEY, awsKmsRootKey } from "../src/kms/aws.js";
 import { gcpKmsRootKey } from "../src/kms/gcp.js";
 import { crc32c } from "../src/kms/gcp-crc32c.js";
 import { localRootKey, type RootKeyProvider } from "../src/kms/index.js";
 import { vaultTransitRootKey } from "../src/kms/vault.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, queryable, type TestDb } from "./db.js";
+import { type TestDb, useTestDb } from "./db.js";
 import { keyBytes, rejection } from "./helpers.js";
 import { AWS_ALIAS, AWS_KEY_ARN, type FakeAwsKms, startFakeAwsKms } from "./kms-fakes/aws.js";
 import { type FakeGcpKms, GCP_KEY_NAME, startFakeGcpKms } from "./kms-fakes/gcp.js";
@@ -271,13 +271,15 @@ async function closedPort(): Promise<number> {
 let db: TestDb;
 let q: Queryable;
 
-beforeAll(async () => {
-  db = await openTestDb();
-  q = queryable(db);
-  await ensureKeyTable(q);
-  await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
-});
-afterAll(async () => db?.close());
+useTestDb(
+  ["keys"],
+  (opened) => {
+    ({ db, q } = opened);
+  },
+  async () => {
+    await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
+  },
+);
 
 for (const harness of [awsHarness(), gcpHarness("rest"), gcpHarness("grpc"), vaultHarness()]) {
   describe(harness.name, () => {

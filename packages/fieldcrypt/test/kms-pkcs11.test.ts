@@ -18,11 +18,11 @@ import { inspect } from "node:util";
 import type * as Pkcs11js from "pkcs11js";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { decrypt, encrypt } from "../src/cell/index.js";
-import { createDataKey, ensureKeyTable, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
+import { createDataKey, listDataKeys, loadKeyring, rotateRootKey } from "../src/key-store/index.js";
 import { localRootKey } from "../src/kms/index.js";
 import { generatePkcs11RootKey, type Pkcs11RootKey, pkcs11RootKey } from "../src/kms/pkcs11.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, queryable, type TestDb } from "./db.js";
+import { type TestDb, useTestDb } from "./db.js";
 import { caught, keyBytes, needs } from "./helpers.js";
 
 const LIBRARY = [
@@ -345,13 +345,15 @@ suite(SUITE_NAME, () => {
     const local = localRootKey("local-1", keyBytes(0x31));
     const ctx = (scope: string, id: number) => ({ scope, table: "notes", column: "body", rowKey: id });
 
-    beforeAll(async () => {
-      db = await openTestDb();
-      q = queryable(db);
-      await ensureKeyTable(q);
-      await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
-    });
-    afterAll(async () => db?.close());
+    useTestDb(
+      ["keys"],
+      (opened) => {
+        ({ db, q } = opened);
+      },
+      async () => {
+        await db.query("CREATE TABLE notes (id int PRIMARY KEY, tenant text NOT NULL, body text)");
+      },
+    );
     beforeEach(async () => {
       await db.query("DELETE FROM fieldcrypt_keys");
       await db.query("DELETE FROM notes");

@@ -6,20 +6,13 @@
  * stores and a verifyAudit of rows written by the other implementation.
  */
 import { readFileSync } from "node:fs";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { auditKeyOf } from "../src/audit/auditor.js";
 import { canonicalJson, computeMac } from "../src/audit/encode.js";
-import {
-  appendAudit,
-  createAuditor,
-  ensureAuditTable,
-  formatAuditHead,
-  parseAuditHead,
-  verifyAudit,
-} from "../src/audit/index.js";
+import { appendAudit, createAuditor, formatAuditHead, parseAuditHead, verifyAudit } from "../src/audit/index.js";
 import { createKeyring } from "../src/keyring/index.js";
 import type { Queryable } from "../src/pg/index.js";
-import { openTestDb, queryable, type TestDb } from "./db.js";
+import { type TestDb, useTestDb } from "./db.js";
 
 interface VectorEntry {
   readonly seq: string;
@@ -82,12 +75,9 @@ describe("audit chain vectors (made by Python's hmac and cryptography)", () => {
 describe("audit chain vectors on a real database", () => {
   let db: TestDb;
   let q: Queryable;
-  beforeAll(async () => {
-    db = await openTestDb();
-    q = queryable(db);
-    await ensureAuditTable(q);
+  useTestDb(["audit"], (opened) => {
+    ({ db, q } = opened);
   });
-  afterAll(async () => db?.close());
 
   async function emptyTable(): Promise<void> {
     await db.query("ALTER TABLE fieldcrypt_audit DISABLE TRIGGER USER");

@@ -13,15 +13,8 @@ import { createKeyring, generateKeyString } from "../../src/keyring/index.js";
 import { createScopeContext } from "../../src/scope/index.js";
 import { type EncryptedTable, encryptedTable } from "../../src/table/index.js";
 import { openTestDb, type TestDb } from "../db.js";
-import {
-  type ConformanceDriver,
-  conformanceTables,
-  type DriverFactory,
-  type Patient,
-  runConformance,
-  SCHEMA_SQL,
-  samplePatient,
-} from "./conformance.js";
+import type { ConformanceDriver, DriverFactory, Patient } from "./conformance.js";
+import { conformanceTables, runConformance, SCHEMA_SQL, samplePatient } from "./conformance.js";
 
 /** The app's schema file: Drizzle tables over the shared table configurations. */
 function defineSchema(patientsConfig: EncryptedTable, visitsConfig: EncryptedTable) {

@@ -9,16 +9,8 @@ import { FieldcryptPlugin, matchBlindIndex } from "../../src/kysely/index.js";
 import { createScopeContext } from "../../src/scope/index.js";
 import type { EncryptedTable } from "../../src/table/index.js";
 import { openTestDb, type TestDb } from "../db.js";
-import {
-  type ConformanceDriver,
-  conformanceTables,
-  type DriverFactory,
-  type Patient,
-  runConformance,
-  SCHEMA_SQL,
-  samplePatient,
-  type Visit,
-} from "./conformance.js";
+import type { ConformanceDriver, DriverFactory, Patient, Visit } from "./conformance.js";
+import { conformanceTables, runConformance, SCHEMA_SQL, samplePatient } from "./conformance.js";
 import { PGliteDialect } from "./kysely-pglite-dialect.js";
 
 // The app's view of its tables: plaintext types; the plugin stores cells and fills email_bidx.

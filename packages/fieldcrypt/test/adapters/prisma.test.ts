@@ -12,17 +12,8 @@ import { blindIndexIn, fieldcryptExtension } from "../../src/prisma/index.js";
 import { createScopeContext } from "../../src/scope/index.js";
 import { type EncryptedTable, encryptedTable } from "../../src/table/index.js";
 import { openTestDb, type TestDb } from "../db.js";
-import {
-  type Binding,
-  type ConformanceDriver,
-  conformanceTables,
-  type DriverFactory,
-  type Patient,
-  runConformance,
-  SCHEMA_SQL,
-  samplePatient,
-  type Visit,
-} from "./conformance.js";
+import type { Binding, ConformanceDriver, DriverFactory, Patient, Visit } from "./conformance.js";
+import { conformanceTables, runConformance, SCHEMA_SQL, samplePatient } from "./conformance.js";
 import { ensurePrismaClient } from "./prisma/generate.js";
 // Types only, erased: the module is imported once generated. `npm run typecheck` may run before any
 // test has generated it; the types are then `any` rather than a missing-module error.

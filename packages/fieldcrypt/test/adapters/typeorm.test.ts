@@ -33,16 +33,8 @@ import {
   encryptedTransformer,
 } from "../../src/typeorm/index.js";
 import { openTestDb, type TestDb } from "../db.js";
-import {
-  type ConformanceDriver,
-  conformanceTables,
-  type DriverFactory,
-  type Patient,
-  runConformance,
-  SCHEMA_SQL,
-  samplePatient,
-  type Visit,
-} from "./conformance.js";
+import type { ConformanceDriver, DriverFactory, Patient, Visit } from "./conformance.js";
+import { conformanceTables, runConformance, SCHEMA_SQL, samplePatient } from "./conformance.js";
 
 // --- The app's model: the code the README's TypeORM guide shows. ---------------------------------
 
