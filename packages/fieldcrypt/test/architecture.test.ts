@@ -58,7 +58,9 @@ export function relativeImports(file: string, text = readFileSync(file, "utf8"))
     (m) => m[1] as string,
   );
   const dynamic = [...text.matchAll(/\bimport\(\s*"(\.{1,2}\/[^"]+)"\s*\)/g)].map((m) => m[1] as string);
-  return [...specifiers, ...dynamic].map((s) => resolve(dirname(file), s.replace(/\.js$/, ".ts")));
+  // Side-effect imports (`import "./x.js";`) load a module too.
+  const bare = [...text.matchAll(/(?:^|\n)\s*import\s*"(\.{1,2}\/[^"]+)"/g)].map((m) => m[1] as string);
+  return [...specifiers, ...dynamic, ...bare].map((s) => resolve(dirname(file), s.replace(/\.js$/, ".ts")));
 }
 
 /** The folder of `file` below `root` ("." for a file directly in it). */
@@ -194,6 +196,10 @@ describe("architecture", () => {
     const upward = (f: string) => (f === cell ? 'import { KeyCache } from "../key-store/cache.js";\n' : "");
     expect(layerViolations(LIBRARY, [cell], upward)).toEqual([
       "cell/decrypt.ts -> key-store/cache.ts (cell:3 -> key-store:6)",
+    ]);
+    const sideEffect = (f: string) => (f === cell ? 'import "../jobs/index.js";\n' : "");
+    expect(layerViolations(LIBRARY, [cell], sideEffect)).toEqual([
+      "cell/decrypt.ts -> jobs/index.ts (cell:3 -> jobs:6)",
     ]);
     const a = join(LIBRARY, "jobs/a.ts");
     const b = join(LIBRARY, "jobs/b.ts");
