@@ -124,19 +124,27 @@ function expectRotation(out: string, keyId: string): void {
 const DEMO_TIMEOUT = 240_000;
 
 describe("fieldcrypt demo", () => {
-  it("runs on embedded PGlite with a throwaway key", async () => {
-    const result = await runCli(["demo"]);
-    expectDemoOutput(result, "v1");
-    expect(result.stdout).toMatch(/database {2}PostgreSQL \d+\.\d+ embedded \(PGlite/);
-    expect(result.stdout).toContain("keys      FIELDCRYPT_KEYS is not set: generated a throwaway key v1 in memory");
-  }, DEMO_TIMEOUT);
+  it(
+    "runs on embedded PGlite with a throwaway key",
+    async () => {
+      const result = await runCli(["demo"]);
+      expectDemoOutput(result, "v1");
+      expect(result.stdout).toMatch(/database {2}PostgreSQL \d+\.\d+ embedded \(PGlite/);
+      expect(result.stdout).toContain("keys      FIELDCRYPT_KEYS is not set: generated a throwaway key v1 in memory");
+    },
+    DEMO_TIMEOUT,
+  );
 
-  it("uses FIELDCRYPT_KEYS when it is set", async () => {
-    const keys = await runCli(["keygen", "--id", "k7"]);
-    const result = await runCli(["demo"], { env: { FIELDCRYPT_KEYS: keys.stdout.trim() } });
-    expectDemoOutput(result, "k7");
-    expect(result.stdout).toContain("keys      from FIELDCRYPT_KEYS; new cells use key k7\n");
-  }, DEMO_TIMEOUT);
+  it(
+    "uses FIELDCRYPT_KEYS when it is set",
+    async () => {
+      const keys = await runCli(["keygen", "--id", "k7"]);
+      const result = await runCli(["demo"], { env: { FIELDCRYPT_KEYS: keys.stdout.trim() } });
+      expectDemoOutput(result, "k7");
+      expect(result.stdout).toContain("keys      from FIELDCRYPT_KEYS; new cells use key k7\n");
+    },
+    DEMO_TIMEOUT,
+  );
 
   it("refuses a bad keyring before starting a database", async () => {
     const result = await runCli(["demo"], { env: { FIELDCRYPT_KEYS: "v1=nope" } });
@@ -204,12 +212,20 @@ describe("fieldcrypt demo", () => {
       expect(after).toEqual(before);
     }
 
-    it("runs via DATABASE_URL and leaves no schema behind", async () => {
-      await runOnServer(["demo"], { DATABASE_URL: url });
-    }, DEMO_TIMEOUT);
+    it(
+      "runs via DATABASE_URL and leaves no schema behind",
+      async () => {
+        await runOnServer(["demo"], { DATABASE_URL: url });
+      },
+      DEMO_TIMEOUT,
+    );
 
-    it("runs via --database-url and leaves no schema behind", async () => {
-      await runOnServer(["demo", "--database-url", url], {});
-    }, DEMO_TIMEOUT);
+    it(
+      "runs via --database-url and leaves no schema behind",
+      async () => {
+        await runOnServer(["demo", "--database-url", url], {});
+      },
+      DEMO_TIMEOUT,
+    );
   });
 });
