@@ -189,19 +189,10 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
   }
   checkLegacyOutput(field, type, legacy);
 
-  const checkType = (value: unknown, from?: LegacyFormat): void => {
+  const checkType = (value: unknown): void => {
     if (type === undefined) return;
     const got = typeOf(value);
-    if (got === type) return;
-    // A legacy decoder gives a string by default: say which of its outputs the declared type needs.
-    const output = type === "json" ? "json" : type === "bytes" ? "bytes" : type === "string" ? "string" : undefined;
-    const hint =
-      from === undefined
-        ? undefined
-        : output === undefined
-          ? `the legacy format ${from.name} gives strings, bytes or JSON only`
-          : `the legacy format ${from.name} gives ${got ?? "another type"}; set its output option to "${output}"`;
-    throw new TypeMismatch(field, type, got ?? describeType(value), hint);
+    if (got !== type) throw new TypeMismatch(field, type, got ?? describeType(value));
   };
 
   return {
@@ -232,7 +223,7 @@ export function encryptedColumn(keyring: Keyring, options: EncryptedColumnOption
       if (kind === "unreadable") throw new DecryptionFailed();
       if (kind === "legacy") {
         const value = (legacy as LegacyFormat).decrypt(stored, values) as CellValue;
-        checkType(value, legacy);
+        checkType(value);
         return value;
       }
       if (!cellLike) {

@@ -194,10 +194,8 @@ export class AlreadyEncrypted extends FieldcryptError {
 
 /** A value (or a decrypted cell) has another type than the column declares. Types are named, values never. */
 export class TypeMismatch extends FieldcryptError {
-  /** `hint`: what to change, in the library's words (never the value). */
-  constructor(field: string, expected: string, got: string, hint?: string) {
-    const message = `${field} is declared ${expected} but the value is of type ${got}`;
-    super("ERR_TYPE_MISMATCH", hint === undefined ? message : `${message}: ${hint}`);
+  constructor(field: string, expected: string, got: string) {
+    super("ERR_TYPE_MISMATCH", `${field} is declared ${expected} but the value is of type ${got}`);
   }
 }
 
