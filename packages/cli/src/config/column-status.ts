@@ -4,7 +4,7 @@
  * by the decoder, all in one snapshot.
  */
 import { isFieldcryptError } from "fieldcrypt/errors";
-import { quoteIdentifier, readColumnTypes } from "fieldcrypt/jobs";
+import { cellStorageOf, quoteIdentifier, readColumnTypes } from "fieldcrypt/jobs";
 import type { EncryptedTableOptions } from "fieldcrypt/table";
 import type { CliDatabase } from "../internal/cli-database.js";
 import { operationError } from "../internal/cli-error.js";
@@ -70,8 +70,6 @@ export async function columnStatus(
   });
 }
 
-const TEXT_TYPES = /^(text|character varying(\(\d+\))?)$/;
-
 /**
  * The SQL of a column as status classifies it: the column itself for text, varchar and bytea; for
  * json/jsonb the text of the JSON value (`#>> '{}'`: a JSON string's contents — a cell — or an
@@ -80,8 +78,9 @@ const TEXT_TYPES = /^(text|character varying(\(\d+\))?)$/;
  */
 function storedTextSql(table: string, column: string, type: string): string {
   const quoted = quoteIdentifier(column);
-  if (type === "bytea" || TEXT_TYPES.test(type)) return quoted;
-  if (type === "json" || type === "jsonb") return `(${quoted} #>> '{}')`;
+  const storage = cellStorageOf(type);
+  if (storage === "json") return `(${quoted} #>> '{}')`;
+  if (storage !== undefined) return quoted;
   throw operationError(
     `column ${table}.${column} is ${type}, which cannot hold cells`,
     "cells go in text, varchar, bytea, json or jsonb columns (README, Column types)",

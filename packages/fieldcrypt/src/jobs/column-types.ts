@@ -34,6 +34,18 @@ const VARCHAR = /^character varying(?:\((\d+)\))?$/;
 const JSON_TYPES = new Set(["json", "jsonb"]);
 
 /**
+ * How a column of SQL type `type` (as `format_type` and `readColumnTypes` spell it) holds
+ * cells: `"text"` (text, varchar), `"json"` (json, jsonb: a JSON string), `"bytea"` (binary cells),
+ * or `undefined` when it cannot hold them. The one rule the jobs and `fieldcrypt status` share.
+ * Exported from `fieldcrypt/jobs`.
+ */
+export function cellStorageOf(type: string): "text" | "json" | "bytea" | undefined {
+  if (type === "bytea") return "bytea";
+  if (JSON_TYPES.has(type)) return "json";
+  return type === "text" || VARCHAR.test(type) ? "text" : undefined;
+}
+
+/**
  * Characters of a text cell: `fc1.` and unpadded base64url of header (5 bytes and the key id),
  * nonce (24 bytes XAES-256-GCM, 12 AES-256-GCM), encoded value and 16-byte tag.
  */
@@ -59,19 +71,20 @@ export function checkColumnTypes(
     const type = types.get(name) as string;
     const field = `${table}.${name}`;
     const alter = (to: string) => `ALTER TABLE ${quote(table)} ALTER COLUMN ${quote(name)} TYPE ${to}`;
-    if (type === "bytea") {
+    const storage = cellStorageOf(type);
+    if (storage === "bytea") {
       if (column.form !== "binary") {
         throw new InvalidOption(
           `${field} is bytea, which holds binary cells: declare the column with form "binary" (or, while it holds no cells, migrate with ${alter("text")})`,
         );
       }
-    } else if (type === "text" || JSON_TYPES.has(type) || VARCHAR.test(type)) {
+    } else if (storage !== undefined) {
       if (column.form === "binary") {
         throw new InvalidOption(
           `${field} is ${type}, which holds text cells: declare the column with form "text" (or, while it holds no cells, migrate with ${alter("bytea")})`,
         );
       }
-      if (JSON_TYPES.has(type)) json.add(name);
+      if (storage === "json") json.add(name);
       const n = VARCHAR.exec(type)?.[1];
       if (n !== undefined) {
         // The shortest cell there is: an empty value under a one-character key id.
@@ -92,7 +105,7 @@ export function checkColumnTypes(
         `${field} is ${type}, which cannot hold cells (text, varchar, json, jsonb; bytea for form "binary"): migrate with ${to}`,
       );
     }
-    if (source !== undefined && JSON_TYPES.has(types.get(source) as string)) json.add(source);
+    if (source !== undefined && cellStorageOf(types.get(source) as string) === "json") json.add(source);
   }
   return { json, maxLength };
 }

@@ -11,6 +11,7 @@
  */
 export { type Queryable, readColumnTypes } from "../internal/db-port.js";
 export { quoteIdentifier } from "../internal/sql-identifier.js";
+export { cellStorageOf } from "./column-types.js";
 export { JobBusy } from "./job-busy.js";
 export { type JobProgress, type JobResult, type RetryCounts, type RunJobOptions, runJob } from "./run.js";
 export { type JobRunEvent, listJobRuns, type RunKey } from "./runs.js";
