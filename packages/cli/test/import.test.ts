@@ -160,6 +160,15 @@ export default { tables: [
       [tokens[0], emails[0], tokens[1], emails[1], cut.body, cut.email],
     );
     const cloakEnv = { ...env, TEST_CLOAK_KEY: cloakKey };
+    /** A job's recorded errors as [row key, column, code]. */
+    const recorded = async (jobId: string) =>
+      (
+        JSON.parse((await runCli(["jobs", "errors", jobId, "--json"], { env: cloakEnv })).stdout) as {
+          rowKey: string[];
+          column: string;
+          code: string;
+        }[]
+      ).map((e) => [e.rowKey, e.column, e.code]);
     const jobEnv = { ...cloakEnv, FIELDCRYPT_KEYS: `v1=${KEY1}` };
     const before = await runCli(["status", "--config", config], { env: cloakEnv });
     expect(before.stdout).toBe(
@@ -176,14 +185,7 @@ export default { tables: [
     expect(encrypt.exit).toBe(1);
     expect(encrypt.stdout).toMatch(/\nencrypt notes: done, 4 rows read, 1 changed, 0 skipped, 1 failed; job /);
     const encryptId = /job ([0-9a-f-]{36})\n/.exec(encrypt.stdout)?.[1] as string;
-    const encryptErrors = await runCli(["jobs", "errors", encryptId, "--json"], { env: cloakEnv });
-    expect(
-      (JSON.parse(encryptErrors.stdout) as { rowKey: string[]; column: string; code: string }[]).map((e) => [
-        e.rowKey,
-        e.column,
-        e.code,
-      ]),
-    ).toEqual([
+    expect(await recorded(encryptId)).toEqual([
       [["3"], "body", "ERR_DECRYPTION_FAILED"],
       [["3"], "email", "ERR_DECRYPTION_FAILED"],
     ]);
@@ -194,14 +196,7 @@ export default { tables: [
     expect(run.stdout).toMatch(/\nimport notes: done, 4 rows read, 2 changed, 0 skipped, 1 failed; job /);
     const id = /job ([0-9a-f-]{36})\n/.exec(run.stdout)?.[1] as string;
     expect(run.stderr).toBe(errorLines("1 row of notes failed", `run \`fieldcrypt jobs errors ${id}\` to list them`));
-    const errors = await runCli(["jobs", "errors", id, "--json"], { env: cloakEnv });
-    expect(
-      (JSON.parse(errors.stdout) as { rowKey: string[]; column: string; code: string }[]).map((e) => [
-        e.rowKey,
-        e.column,
-        e.code,
-      ]),
-    ).toEqual([
+    expect(await recorded(id)).toEqual([
       [["3"], "body", "ERR_DECRYPTION_FAILED"],
       [["3"], "email", "ERR_DECRYPTION_FAILED"],
     ]);
